@@ -1,0 +1,21 @@
+"""attnbook: the reusable code of *Attention, from Scratch to GPU*.
+
+Chapters build each idea step by step in the notebook, then import the package's copy
+(tests keep the two in step), so later chapters reuse one source of truth.
+"""
+
+from .attention import causal_mask, padding_mask, scaled_dot_product_attention
+from .device import pick_device
+from .softmax import log_softmax, logsumexp, softmax
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "causal_mask",
+    "log_softmax",
+    "logsumexp",
+    "padding_mask",
+    "pick_device",
+    "scaled_dot_product_attention",
+    "softmax",
+]
