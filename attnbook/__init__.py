@@ -6,11 +6,21 @@ Chapters build each idea step by step in the notebook, then import the package's
 
 from .attention import causal_mask, padding_mask, scaled_dot_product_attention
 from .device import pick_device
+from .jacobian import attention_backward, softmax_backward, softmax_jacobian
+from .online import merge_softmax_stats, online_softmax, online_softmax_stats
 from .softmax import log_softmax, logsumexp, softmax
+from .sparsemax import sparsemax
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "attention_backward",
+    "merge_softmax_stats",
+    "online_softmax",
+    "online_softmax_stats",
+    "softmax_backward",
+    "softmax_jacobian",
+    "sparsemax",
     "causal_mask",
     "log_softmax",
     "logsumexp",

@@ -60,8 +60,9 @@ def stored_run_problems(notebook: dict) -> list[str]:
             data = output.get("data", {})
             if output.get("output_type") == "error":
                 problems.append(f"code cell {number} has a stored error output: {output.get('ename')}")
-            if "".join(data.get("text/plain", "")).startswith("<Figure size"):
-                problems.append(f"code cell {number} stores a <Figure> repr; end it with plt.show()")
+            result_text = "".join(data.get("text/plain", "")) if output.get("output_type") == "execute_result" else ""
+            if result_text.startswith(("<Figure size", "[<matplotlib", "<matplotlib")) or " at 0x" in result_text:
+                problems.append(f"code cell {number} returns an object repr ({result_text[:40]!r}); end it with plt.show() or ;")
             if "application/vnd.jupyter.widget-view+json" in data:
                 problems.append(f"code cell {number} has a widget output")
     return problems
