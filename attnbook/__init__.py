@@ -8,24 +8,38 @@ from .attention import causal_mask, padding_mask, scaled_dot_product_attention
 from .device import pick_device
 from .jacobian import attention_backward, softmax_backward, softmax_jacobian
 from .online import merge_softmax_stats, online_softmax, online_softmax_stats
+from .scoring import (
+    AdditiveScorer,
+    Attention,
+    CosineScorer,
+    DotProductScorer,
+    MultiplicativeScorer,
+    ScaledDotProductScorer,
+)
 from .softmax import log_softmax, logsumexp, softmax
 from .sparsemax import sparsemax
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdditiveScorer",
+    "Attention",
+    "CosineScorer",
+    "DotProductScorer",
+    "MultiplicativeScorer",
+    "ScaledDotProductScorer",
     "attention_backward",
-    "merge_softmax_stats",
-    "online_softmax",
-    "online_softmax_stats",
-    "softmax_backward",
-    "softmax_jacobian",
-    "sparsemax",
     "causal_mask",
     "log_softmax",
     "logsumexp",
+    "merge_softmax_stats",
+    "online_softmax",
+    "online_softmax_stats",
     "padding_mask",
     "pick_device",
     "scaled_dot_product_attention",
     "softmax",
+    "softmax_backward",
+    "softmax_jacobian",
+    "sparsemax",
 ]

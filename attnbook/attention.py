@@ -102,11 +102,14 @@ def padding_mask(valid_lengths, n_keys: int):
     The middle axis of size 1 broadcasts over the queries. ``valid_lengths`` may be a list,
     a NumPy array or a torch tensor; the mask comes back in the same library.
     """
+    if not isinstance(valid_lengths, torch.Tensor):
+        valid_lengths = np.asarray(valid_lengths)
+    if valid_lengths.ndim != 1:
+        raise ValueError(
+            f"valid_lengths must be 1-D (one length per batch item); got shape {tuple(valid_lengths.shape)}"
+        )
     if isinstance(valid_lengths, torch.Tensor):
         positions = torch.arange(n_keys, device=valid_lengths.device)  # (n_keys,)
         return (positions[None, :] < valid_lengths[:, None])[:, None, :]
-    valid_lengths = np.asarray(valid_lengths)
-    if valid_lengths.ndim != 1:
-        raise ValueError(f"valid_lengths must be 1-D (one length per batch item); got shape {valid_lengths.shape}")
     positions = np.arange(n_keys)  # (n_keys,)
     return (positions[None, :] < valid_lengths[:, None])[:, None, :]

@@ -1,0 +1,169 @@
+"""CPU benchmark of three attention implementations: time and peak memory, side by side.
+
+Implementations (self-attention, ``n_queries = n_keys = n``, one batch item, float32):
+
+* ``numpy``: :func:`attnbook.scaled_dot_product_attention` on NumPy arrays,
+* ``torch``: the same function on torch tensors,
+* ``F.sdpa``: ``torch.nn.functional.scaled_dot_product_attention``.
+
+Each (implementation, n) runs in a fresh Python subprocess so its memory is measured alone:
+
+* time: median wall time of ``repeats`` calls, after one warm-up call;
+* peak memory: growth of the process's peak resident set size during the first call at size n,
+  after inputs are made and a warm-up at n = 16: peak RSS after the call minus RSS before it. It
+  counts every allocation (NumPy, PyTorch's CPU allocator, BLAS buffers), which ``tracemalloc``
+  would not: tracemalloc sees NumPy but not PyTorch. It includes the output (n x d_v floats).
+  On Linux the peak is ``VmHWM`` from ``/proc/self/status``, reset just before the call by
+  writing 5 to ``/proc/self/clear_refs``. (``resource.getrusage().ru_maxrss`` is not used there:
+  Linux carries it over from the parent across ``exec``, so a child of a big process such as a
+  Jupyter kernel would report no growth.) Elsewhere ``ru_maxrss`` growth is the fallback.
+
+``python benchmarks/attention_cpu.py`` (or ``make benchmark``) prints the full table; the
+chapter calls :func:`run_benchmark` with fewer sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+IMPLEMENTATIONS = ("numpy", "torch", "F.sdpa")
+DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
+
+
+def _make_call(implementation: str, n: int, d: int, seed: int = 0):
+    """Inputs of shape (n, d) and a zero-argument function computing attention on them."""
+    import numpy as np
+    import torch
+
+    import attnbook
+
+    rng = np.random.default_rng(seed)
+    queries, keys, values = (rng.standard_normal((n, d), dtype=np.float32) for _ in range(3))
+    if implementation == "numpy":
+        return lambda: attnbook.scaled_dot_product_attention(queries, keys, values)
+    q, k, v = (torch.from_numpy(x) for x in (queries, keys, values))
+    if implementation == "torch":
+        return lambda: attnbook.scaled_dot_product_attention(q, k, v)
+    if implementation == "F.sdpa":
+        return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    raise ValueError(f"unknown implementation {implementation!r}; choose from {IMPLEMENTATIONS}")
+
+
+def _status_bytes(field: str) -> int | None:
+    """``VmRSS`` or ``VmHWM`` of this process from /proc/self/status (Linux), in bytes."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024  # the value is in kB
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux >= 4.0); False if unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return _status_bytes("VmHWM") is not None
+
+
+def _ru_maxrss_bytes() -> int:
+    # ru_maxrss is in KiB on Linux and in bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def peak_memory_growth(call) -> int:
+    """Bytes by which the peak RSS during ``call()`` exceeds the RSS just before it."""
+    if _reset_peak_rss():
+        before = _status_bytes("VmRSS")
+        call()
+        return _status_bytes("VmHWM") - before
+    before = _ru_maxrss_bytes()
+    call()
+    return _ru_maxrss_bytes() - before
+
+
+def measure_here(implementation: str, n: int, d: int = 64, repeats: int = 5, threads: int = 1) -> dict:
+    """Measure one (implementation, n) in this process. Use :func:`measure` for a fresh one."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with torch.no_grad():
+        _make_call(implementation, 16, d)()  # load kernels and thread pools at a tiny size
+        call = _make_call(implementation, n, d)
+        peak_growth = peak_memory_growth(call)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+    return {"implementation": implementation, "n": n, "d": d, "threads": threads,
+            "median_ms": 1000 * statistics.median(times), "peak_mib": peak_growth / 2**20}
+
+
+def measure(implementation: str, n: int, d: int = 64, repeats: int = 5, threads: int = 1) -> dict:
+    """Run :func:`measure_here` in a fresh subprocess (BLAS and OpenMP limited to ``threads``)."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}; choose from {IMPLEMENTATIONS}")
+    env = dict(os.environ)
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[variable] = str(threads)
+    code = (
+        "import json, attnbook.bench as b; "
+        f"print(json.dumps(b.measure_here({implementation!r}, {n}, {d}, {repeats}, {threads})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark of {implementation} at n={n} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_benchmark(sizes=DEFAULT_SIZES, d: int = 64, repeats: int = 5, threads: int = 1,
+                  implementations=IMPLEMENTATIONS) -> list[dict]:
+    """Measure every implementation at every size; one fresh subprocess per measurement."""
+    return [measure(impl, n, d, repeats, threads) for n in sizes for impl in implementations]
+
+
+def format_table(results: list[dict]) -> str:
+    """One row per n: median time (ms) and peak memory growth (MiB) of each implementation."""
+    implementations = list(dict.fromkeys(r["implementation"] for r in results))
+    first = results[0]
+    lines = [
+        f"CPU, float32, n_queries = n_keys = n, d = {first['d']}, {first['threads']} thread(s); "
+        "time = median ms per call; memory = peak RSS growth in MiB during one call "
+        "(fresh process each); scores = size of one n x n float32 matrix",
+    ]
+    header = f"{'n':>6} {'scores':>7}" + "".join(f" {impl + ' ms':>11} {impl + ' MiB':>12}" for impl in implementations)
+    lines += [header, "-" * len(header)]
+    for n in dict.fromkeys(r["n"] for r in results):
+        row = f"{n:>6} {n * n * 4 / 2**20:>7.1f}"
+        for impl in implementations:
+            (r,) = [r for r in results if r["n"] == n and r["implementation"] == impl]
+            row += f" {r['median_ms']:>11.2f} {r['peak_mib']:>12.1f}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="CPU attention benchmark: NumPy vs PyTorch vs F.sdpa")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--d", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    results = run_benchmark(args.sizes, args.d, args.repeats, args.threads)
+    print(format_table(results))
+    return 0
