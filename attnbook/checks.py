@@ -11,7 +11,7 @@ A test cell builds a :class:`Checker`, runs a few checks, and ends with ``done()
 The first failing check raises :class:`CheckFailed` (an ``AssertionError``, so nbgrader scores
 the cell as failed) whose message is the whole verdict, e.g.
 ``softmax: rows must sum to 1 along the last axis; got [2. 2.], expected [1. 1.] for input of
-shape (2, 3)``. Frames inside this module are hidden from IPython's traceback.
+shape (2, 3)``. In a notebook that line is all the learner sees (no traceback).
 
 Graded cells must not trust objects the student's code could have replaced, so they load this
 module with ``importlib.reload`` (see :func:`fresh_checks`).
@@ -24,11 +24,29 @@ import sys
 
 import numpy as np
 
-__all__ = ["CheckFailed", "Checker", "fresh_checks"]
+__all__ = ["CheckFailed", "Checker", "Verdict", "fresh_checks"]
 
 
 class CheckFailed(AssertionError):
-    """A self-check failed; the message says what was expected and what came back."""
+    """A self-check failed; the message says what was expected and what came back.
+
+    In a notebook the learner sees only the verdict line, not a traceback: IPython asks an
+    exception for ``_render_traceback_`` before it formats one. nbgrader still sees an error
+    output, so the graded cell scores zero.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class Verdict(str):
+    """The line returned by :meth:`Checker.done`; a plain ``str`` that IPython does not echo.
+
+    ``done()`` prints the line, so a cell ending in ``check.done()`` shows it once, not twice.
+    """
+
+    def _ipython_display_(self) -> None:
+        return None
 
 
 def _to_numpy(value):
@@ -118,7 +136,7 @@ class Checker:
 
     def done(self) -> str:
         """Print and return the verdict line, e.g. ``softmax: 3/3 checks passed``."""
-        line = f"{self.name}: {self.passed}/{self.passed} checks passed"
+        line = Verdict(f"{self.name}: {self.passed}/{self.passed} checks passed")
         print(line)
         return line
 
