@@ -14,38 +14,15 @@ import json
 import sys
 from pathlib import Path
 
+from attnbook.nbstore import cleaned, serialise
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_FOLDERS = ("chapters", "solutions", "exercises")
-CELL_KEYS_TO_DROP = ("execution", "collapsed", "scrolled", "ExecuteTime", "jupyter")
-KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def all_notebooks() -> list[Path]:
     return sorted(p for folder in NOTEBOOK_FOLDERS for p in (ROOT / folder).rglob("*.ipynb")
                   if ".ipynb_checkpoints" not in p.parts)
-
-
-def cleaned(notebook: dict) -> dict:
-    """Return a copy of the notebook JSON without volatile metadata."""
-    notebook = json.loads(json.dumps(notebook))
-    metadata = notebook.get("metadata", {})
-    kept = {"kernelspec": metadata.get("kernelspec", KERNELSPEC), "language_info": {"name": "python"}}
-    for key in ("nbgrader", "celltoolbar"):
-        if key in metadata:
-            kept[key] = metadata[key]
-    notebook["metadata"] = kept
-    for cell in notebook.get("cells", []):
-        cell_metadata = cell.get("metadata", {})
-        for key in CELL_KEYS_TO_DROP:
-            cell_metadata.pop(key, None)
-        for output in cell.get("outputs", []):
-            if output.get("output_type") in ("execute_result", "display_data"):
-                output.get("metadata", {}).pop("needs_background", None)
-    return notebook
-
-
-def serialise(notebook: dict) -> str:
-    return json.dumps(notebook, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def main(argv=None) -> int:

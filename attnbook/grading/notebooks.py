@@ -6,10 +6,11 @@ CONTRIBUTING.md ("Exercises"). Everything here reads plain notebook JSON; nothin
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..nbstore import cleaned, serialise
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
@@ -114,18 +115,6 @@ def leaked_hidden_lines(source: dict, released: dict) -> list[str]:
     return leaks
 
 
-def _clean_notebooks_module():
-    """tools/clean_notebooks.py, the one normaliser every stored notebook goes through."""
-    path = ROOT / "tools" / "clean_notebooks.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run the release from a checkout of the book")
-    spec = importlib.util.spec_from_file_location("attnbook_clean_notebooks", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def normalised_text(notebook: dict) -> str:
     """The notebook as stored in the repository: volatile metadata removed, sorted keys."""
-    clean = _clean_notebooks_module()
-    return clean.serialise(clean.cleaned(notebook))
+    return serialise(cleaned(notebook))

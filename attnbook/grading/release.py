@@ -3,8 +3,8 @@
 Each chapter folder of ``solutions/`` is one nbgrader assignment (id = folder name, e.g.
 ``03_softmax``; notebook id ``exercises``). Generation happens in a temporary course, so no
 ``gradebook.db`` or log lands in the repository; the released notebooks are then stored with
-``tools/clean_notebooks.py`` (no outputs, no execution counts, sorted keys), so a fresh release
-is byte-for-byte comparable with the committed one. A chapter whose notebook is still a
+``attnbook.nbstore``, the normaliser ``tools/clean_notebooks.py`` also uses (no outputs, no
+execution counts, sorted keys), so a fresh release is byte-for-byte comparable with the committed one. A chapter whose notebook is still a
 placeholder (no nbgrader cells) is released the same way: nbgrader copies it with outputs cleared.
 """
 
