@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nbcode import twin_namespace
 
 import attnbook
 from attnbook import online
-from tests.nbcode import twin_namespace
 
 NOTEBOOK = "chapters/03_softmax/04_online_softmax.ipynb"
 

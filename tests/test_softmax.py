@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from nbcode import twin_namespace
 
 import attnbook
-from tests.nbcode import twin_namespace
 
 BASICS = "chapters/03_softmax/01_softmax_basics.ipynb"
 

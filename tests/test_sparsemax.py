@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from nbcode import twin_namespace
 
 from attnbook.sparsemax import sparsemax, sparsemax_threshold
-from tests.nbcode import twin_namespace
 
 NOTEBOOK = "chapters/03_softmax/05_sparsemax.ipynb"
 
