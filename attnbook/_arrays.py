@@ -35,6 +35,20 @@ def as_float_array(x, name: str = "x"):
     return array
 
 
+def check_axis(x, axis: int, name: str = "x") -> int:
+    """Return ``axis`` as a non-negative index, or raise naming the shape when it is out of range."""
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of range for {name} of shape {tuple(x.shape)}")
+    return axis % x.ndim
+
+
+def finite_or_zero(row_max):
+    """``row_max`` with -inf (a fully masked slice) replaced by 0, so ``x - row_max`` is never NaN."""
+    if is_torch(row_max):
+        return torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
+    return np.where(np.isfinite(row_max), row_max, 0).astype(row_max.dtype, copy=False)
+
+
 def check_mask(mask, target_shape: tuple, target_name: str, like):
     """Check that ``mask`` is boolean and broadcasts to ``target_shape``; return it.
 

@@ -18,20 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._arrays import as_float_array, check_mask, is_torch
-
-
-def _check_axis(x, axis: int) -> int:
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis {axis} is out of range for an input of shape {tuple(x.shape)}")
-    return axis % x.ndim
-
-
-def _safe_max(m):
-    """``m`` with -inf replaced by 0, so that ``x - m`` is never ``-inf - (-inf) = nan``."""
-    if is_torch(m):
-        return torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    return np.where(np.isfinite(m), m, 0).astype(m.dtype, copy=False)
+from ._arrays import as_float_array, check_axis, check_mask, finite_or_zero, is_torch
 
 
 def merge_softmax_stats(m1, s1, m2, s2):
@@ -51,11 +38,11 @@ def merge_softmax_stats(m1, s1, m2, s2):
         raise ValueError("merge_softmax_stats: m1, s1, m2, s2 must all be NumPy arrays or all torch tensors")
     if use_torch:
         m = torch.maximum(m1, m2)
-        shift = _safe_max(m)
+        shift = finite_or_zero(m)
         return m, s1 * torch.exp(m1 - shift) + s2 * torch.exp(m2 - shift)
     m1, s1, m2, s2 = (np.asarray(t) for t in (m1, s1, m2, s2))
     m = np.maximum(m1, m2)
-    shift = _safe_max(m)
+    shift = finite_or_zero(m)
     return m, s1 * np.exp(m1 - shift) + s2 * np.exp(m2 - shift)
 
 
@@ -63,9 +50,9 @@ def _block_stats(block, axis: int):
     """(max, sum of exp(block - max)) along ``axis``, keeping the axis (size 1)."""
     if is_torch(block):
         m = block.amax(dim=axis, keepdim=True)
-        return m, torch.exp(block - _safe_max(m)).sum(dim=axis, keepdim=True)
+        return m, torch.exp(block - finite_or_zero(m)).sum(dim=axis, keepdim=True)
     m = np.max(block, axis=axis, keepdims=True)
-    return m, np.sum(np.exp(block - _safe_max(m)), axis=axis, keepdims=True)
+    return m, np.sum(np.exp(block - finite_or_zero(m)), axis=axis, keepdims=True)
 
 
 def online_softmax_stats(x, axis: int = -1, block_size: int = 128, mask=None):
@@ -112,15 +99,15 @@ def online_softmax(x, axis: int = -1, block_size: int = 128, mask=None):
     m, s = online_softmax_stats(x, axis=axis, block_size=block_size)
     if is_torch(x):
         s = torch.where(s == 0, torch.ones_like(s), s)
-        return torch.exp(x - _safe_max(m)) / s
+        return torch.exp(x - finite_or_zero(m)) / s
     s = np.where(s == 0, 1, s).astype(x.dtype, copy=False)
-    return np.exp(x - _safe_max(m)) / s
+    return np.exp(x - finite_or_zero(m)) / s
 
 
 def _prepare(x, axis, block_size, mask):
     """Validate; return float ``x`` with masked entries set to -inf, axis >= 0, and None."""
     x = as_float_array(x, "x")
-    axis = _check_axis(x, axis)
+    axis = check_axis(x, axis)
     if isinstance(block_size, bool) or not isinstance(block_size, int | np.integer) or block_size < 1:
         raise ValueError(f"block_size must be a positive integer; got {block_size!r}")
     if mask is not None:

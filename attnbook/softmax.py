@@ -8,13 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._arrays import as_float_array, check_mask, is_torch
-
-
-def _check_axis(x, axis: int) -> int:
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis {axis} is out of range for an input of shape {tuple(x.shape)}")
-    return axis
+from ._arrays import as_float_array, check_axis, check_mask, finite_or_zero, is_torch
 
 
 def softmax(x, axis: int = -1, mask=None):
@@ -33,21 +27,19 @@ def softmax(x, axis: int = -1, mask=None):
         softmax gives) and not uniform weights (what filling with ``-1e9`` gives).
     """
     x = as_float_array(x, "x")
-    _check_axis(x, axis)
+    check_axis(x, axis)
     if is_torch(x):
         if mask is not None:
             mask = check_mask(mask, x.shape, "x", like=x)
             x = x.masked_fill(~mask, float("-inf"))
-        x_max = x.amax(dim=axis, keepdim=True).detach()  # shift does not change the result
-        x_max = torch.where(torch.isfinite(x_max), x_max, torch.zeros_like(x_max))
+        x_max = finite_or_zero(x.amax(dim=axis, keepdim=True).detach())  # shift: same result
         exps = torch.exp(x - x_max)
         totals = exps.sum(dim=axis, keepdim=True)
         return exps / torch.where(totals == 0, torch.ones_like(totals), totals)
     if mask is not None:
         mask = check_mask(mask, x.shape, "x", like=x)
         x = np.where(mask, x, -np.inf).astype(x.dtype, copy=False)
-    x_max = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros_like(x)
-    x_max = np.where(np.isfinite(x_max), x_max, 0).astype(x.dtype, copy=False)
+    x_max = finite_or_zero(np.max(x, axis=axis, keepdims=True) if x.size else np.zeros_like(x))
     exps = np.exp(x - x_max)
     totals = np.sum(exps, axis=axis, keepdims=True)
     return exps / np.where(totals == 0, 1, totals).astype(x.dtype, copy=False)
@@ -59,11 +51,10 @@ def logsumexp(x, axis: int = -1, keepdims: bool = False):
     Never overflows for finite input; an all ``-inf`` slice gives ``-inf``.
     """
     x = as_float_array(x, "x")
-    _check_axis(x, axis)
+    check_axis(x, axis)
     if is_torch(x):
         return torch.logsumexp(x, dim=axis, keepdim=keepdims)
-    x_max = np.max(x, axis=axis, keepdims=True)
-    x_max = np.where(np.isfinite(x_max), x_max, 0).astype(x.dtype, copy=False)
+    x_max = finite_or_zero(np.max(x, axis=axis, keepdims=True))
     with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer for all -inf
         result = x_max + np.log(np.sum(np.exp(x - x_max), axis=axis, keepdims=True))
     return result if keepdims else np.squeeze(result, axis=axis)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._arrays import as_float_array, check_mask, is_torch
+from ._arrays import as_float_array, check_axis, check_mask, is_torch
 
 
 def sparsemax_threshold(z, axis: int = -1):
@@ -22,8 +22,7 @@ def sparsemax_threshold(z, axis: int = -1):
     gets ``tau = 0``.
     """
     z = as_float_array(z, "z")
-    if not -z.ndim <= axis < z.ndim:
-        raise ValueError(f"axis {axis} is out of range for an input of shape {tuple(z.shape)}")
+    check_axis(z, axis, "z")
     n = z.shape[axis]
     if is_torch(z):
         z_sorted = torch.sort(z, dim=axis, descending=True).values  # decreasing along axis
