@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ._arrays import as_float_array, check_axis, check_mask, finite_or_zero, is_torch
+from .softmax import to_accumulation_dtype, to_input_dtype
 
 
 def merge_softmax_stats(m1, s1, m2, s2):
@@ -60,8 +61,11 @@ def online_softmax_stats(x, axis: int = -1, block_size: int = 128, mask=None):
 
     Returns ``(m, s)`` with the axis kept (size 1): ``m = max x`` and ``s = sum exp(x - m)``
     over the allowed entries (``mask`` True), so that ``softmax(x) = exp(x - m) / s``.
+    For float16 or bfloat16 input both come back in float32, the dtype they are accumulated in
+    (a float16 running sum would stop growing at 2048 and overflow past 65 504).
     """
     x, axis, mask = _prepare(x, axis, block_size, mask)
+    x = to_accumulation_dtype(x)
     n = x.shape[axis]
     stat_shape = tuple(1 if i == axis else size for i, size in enumerate(x.shape))
     if is_torch(x):
@@ -92,16 +96,20 @@ def online_softmax(x, axis: int = -1, block_size: int = 128, mask=None):
             it need not divide the length).
         mask: optional boolean, True where an entry may take weight, broadcastable to ``x``.
 
+    Returns:
+        Weights with the shape and dtype of ``x`` (half precision is computed in float32).
+
     Raises:
         ValueError: for a bad axis, block size, dtype or mask shape.
     """
     x, axis, mask = _prepare(x, axis, block_size, mask)
-    m, s = online_softmax_stats(x, axis=axis, block_size=block_size)
-    if is_torch(x):
+    work = to_accumulation_dtype(x)
+    m, s = online_softmax_stats(work, axis=axis, block_size=block_size)
+    if is_torch(work):
         s = torch.where(s == 0, torch.ones_like(s), s)
-        return torch.exp(x - finite_or_zero(m)) / s
-    s = np.where(s == 0, 1, s).astype(x.dtype, copy=False)
-    return np.exp(x - finite_or_zero(m)) / s
+        return to_input_dtype(torch.exp(work - finite_or_zero(m)) / s, x)
+    s = np.where(s == 0, 1, s).astype(work.dtype, copy=False)
+    return to_input_dtype(np.exp(work - finite_or_zero(m)) / s, x)
 
 
 def _prepare(x, axis, block_size, mask):

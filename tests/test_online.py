@@ -41,6 +41,20 @@ def test_float16_large_logits_stay_finite():
     assert np.isfinite(got).all() and abs(float(got.sum()) - 1) < 1e-2
 
 
+@pytest.mark.parametrize("block_size", [1, 1000])
+def test_half_precision_rows_longer_than_float16_can_count(block_size):
+    # 70 000 equal scores: a float16 running sum would stop at 2048 (block_size 1) or overflow.
+    x = np.zeros(70_000, dtype=np.float16)
+    got = online.online_softmax(x, block_size=block_size)
+    assert got.dtype == np.float16
+    assert np.array_equal(got, attnbook.softmax(x))
+    m, s = online.online_softmax_stats(x, block_size=block_size)
+    assert m.dtype == s.dtype == np.float32 and s[0] == 70_000
+    t = torch.zeros(5000, dtype=torch.bfloat16)
+    got_t = online.online_softmax(t, block_size=7)
+    assert got_t.dtype == torch.bfloat16 and torch.equal(got_t, attnbook.softmax(t))
+
+
 def test_stats_match_direct_max_and_sum():
     x = np.random.default_rng(2).normal(size=(3, 11)) * 30
     m, s = online.online_softmax_stats(x, block_size=4)

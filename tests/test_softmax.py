@@ -33,6 +33,57 @@ def test_large_logits_do_not_overflow_and_dtype_is_kept(dtype):
         assert np.allclose(got, expected, atol=2e-3 if dtype == np.float16 else 1e-6)
 
 
+LONG_ROW = 70_000  # more entries than float16 can count: its largest finite value is 65 504
+
+
+def test_float16_sum_of_a_long_row_overflows_without_float32_accumulation():
+    """The failure the package avoids: summed in float16, the exponentials of the row are inf."""
+    exps = np.exp(np.zeros(LONG_ROW, dtype=np.float16))
+    with np.errstate(over="ignore"):
+        assert np.isinf(exps.sum())
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_float16_long_row_is_accumulated_in_float32(library):
+    x = np.zeros(LONG_ROW, dtype=np.float16)
+    x[:3] = [1.0, 2.0, 3.0]  # a few larger scores, the rest equal
+    reference = torch.softmax(torch.from_numpy(x), dim=-1, dtype=torch.float32).to(torch.float16).numpy()
+    got = attnbook.softmax(x) if library == "numpy" else attnbook.softmax(torch.from_numpy(x)).numpy()
+    assert got.dtype == np.float16
+    assert np.isfinite(got).all() and (got > 0).all()
+    # Weights near 1 / 70 000 are below float16's smallest normal number (6.1e-5) and keep only
+    # about 8 significant bits each, so their sum misses 1 by a little; summed in float16 it is 0.
+    assert abs(got.astype(np.float64).sum() - 1) < 1e-2
+    assert np.allclose(got.astype(np.float64), reference.astype(np.float64), rtol=2e-3, atol=0)
+
+
+def test_bfloat16_is_accumulated_in_float32_and_keeps_its_dtype():
+    # A bfloat16 running sum stops at 256 (256 + 1 rounds back to 256); its range is float32's.
+    x = torch.zeros(1000, dtype=torch.bfloat16)
+    got = attnbook.softmax(x)
+    assert got.dtype == torch.bfloat16
+    expected = torch.softmax(x, dim=-1, dtype=torch.float32).to(torch.bfloat16)
+    assert torch.equal(got, expected)
+    assert abs(got.double().sum().item() - 1) < 1e-2
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_gradient_and_log_functions(dtype):
+    x = (torch.randn(3, 2000, generator=torch.Generator().manual_seed(5)) * 4).to(dtype).requires_grad_()
+    weights = attnbook.softmax(x)
+    (weights * torch.arange(2000.0).to(dtype)).sum().backward()
+    assert x.grad.dtype == dtype and torch.isfinite(x.grad).all()
+    x64 = x.detach().double()
+    assert torch.allclose(attnbook.logsumexp(x.detach()).double(), torch.logsumexp(x64, dim=-1), rtol=1e-2)
+    log_weights = attnbook.log_softmax(x.detach())
+    assert log_weights.dtype == dtype
+    assert torch.allclose(log_weights.double(), torch.log_softmax(x64, dim=-1), atol=0.1, rtol=1e-2)
+    numpy_x = x.detach().float().numpy().astype(np.float16) if dtype == torch.float16 else None
+    if numpy_x is not None:
+        assert attnbook.log_softmax(numpy_x).dtype == np.float16
+        assert np.allclose(attnbook.logsumexp(np.zeros(LONG_ROW, dtype=np.float16)), np.log(LONG_ROW), rtol=1e-3)
+
+
 def test_integers_and_lists_become_float():
     assert np.allclose(attnbook.softmax([1, 2, 3]), reference_softmax([1.0, 2.0, 3.0]))
     assert attnbook.softmax(torch.tensor([1, 2, 3])).dtype == torch.get_default_dtype()

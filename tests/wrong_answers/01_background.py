@@ -7,6 +7,12 @@ solution).
 
 WRONG_ANSWERS = {
     "hard_lookup_weights": {
+        "torch_one_hot_shortcut": '''
+def hard_lookup_weights(scores):
+    import torch
+    winners = torch.from_numpy(np.asarray(scores, dtype=float)).argmax(dim=-1)
+    return torch.nn.functional.one_hot(winners, np.shape(scores)[-1]).double().numpy()
+''',
         "argmax_over_axis_0": '''
 def hard_lookup_weights(scores):
     scores = np.asarray(scores, dtype=float)
@@ -33,6 +39,15 @@ def hard_lookup_weights(scores):
 ''',
     },
     "soft_lookup": {
+        "torch_softmax_shortcut": '''
+def soft_lookup(query, keys, values, beta=1.0):
+    weights = torch.softmax(torch.from_numpy(beta * (keys @ query)), dim=0).numpy()
+    return weights @ values
+''',
+        "attnbook_softmax_shortcut": '''
+def soft_lookup(query, keys, values, beta=1.0):
+    return attnbook.softmax(beta * (keys @ query)) @ values
+''',
         "no_max_subtraction_overflows": '''
 def soft_lookup(query, keys, values, beta=1.0):
     exps = np.exp(beta * (keys @ query))
@@ -61,6 +76,10 @@ def soft_lookup(query, keys, values, beta=1.0):
 ''',
     },
     "gaussian_kernel_weights": {
+        "attnbook_shortcut": '''
+def gaussian_kernel_weights(queries, keys, bandwidth):
+    return attnbook.gaussian_kernel_weights(queries, keys, bandwidth)
+''',
         "normalises_over_axis_0": '''
 def gaussian_kernel_weights(queries, keys, bandwidth):
     scores = -((queries[:, None] - keys[None, :]) ** 2) / (2 * bandwidth**2)
@@ -103,6 +122,10 @@ def gaussian_kernel_weights(queries, keys, bandwidth):
 ''',
     },
     "nadaraya_watson": {
+        "attnbook_shortcut": '''
+def nadaraya_watson(queries, keys, values, bandwidth):
+    return attnbook.nadaraya_watson(queries, keys, values, bandwidth)
+''',
         "transposed_weights": '''
 def nadaraya_watson(queries, keys, values, bandwidth):
     scores = -((keys[:, None] - queries[None, :]) ** 2) / (2 * bandwidth**2)
@@ -125,6 +148,16 @@ def nadaraya_watson(queries, keys, values, bandwidth):
 ''',
     },
     "KernelPooling": {
+        "attnbook_module_shortcut": '''
+class KernelPooling(nn.Module):
+    def __init__(self, initial_w=1.0):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor(float(initial_w)))
+
+    def forward(self, queries, keys, values, mask=None):
+        scores = -0.5 * ((queries[:, None] - keys[None, :]) * self.w) ** 2
+        return attnbook.softmax(scores, axis=-1, mask=mask) @ values
+''',
         "ignores_the_mask": '''
 class KernelPooling(nn.Module):
     def __init__(self, initial_w=1.0):
@@ -186,31 +219,48 @@ class KernelPooling(nn.Module):
         return torch.softmax(scores, dim=0) @ values
 ''',
     },
-    "attention_pool": {
-        "the_original_bug_axis_0": '''
-def attention_pool(queries, keys, values):
-    scores = queries @ keys.T
-    exps = np.exp(scores - scores.max(axis=0, keepdims=True))
-    weights = exps / exps.sum(axis=0, keepdims=True)
-    return weights @ values
+    "dot_attention_context": {
+        "softmax_over_the_decoder_steps": '''
+def dot_attention_context(decoder_states, encoder_states):
+    scores = decoder_states @ encoder_states.transpose(1, 2) / math.sqrt(decoder_states.shape[-1])
+    weights = torch.softmax(scores, dim=1)
+    return weights @ encoder_states, weights
 ''',
-        "normalised_over_all_entries": '''
-def attention_pool(queries, keys, values):
-    scores = queries @ keys.T
-    exps = np.exp(scores - scores.max())
-    return exps / exps.sum() @ values
+        "no_scaling": '''
+def dot_attention_context(decoder_states, encoder_states):
+    weights = torch.softmax(decoder_states @ encoder_states.transpose(1, 2), dim=-1)
+    return weights @ encoder_states, weights
 ''',
-        "fixed_axis_but_no_max_shift": '''
-def attention_pool(queries, keys, values):
-    exps = np.exp(queries @ keys.T)
-    return exps / exps.sum(axis=1, keepdims=True) @ values
+        "divides_by_H_not_sqrt_H": '''
+def dot_attention_context(decoder_states, encoder_states):
+    scores = decoder_states @ encoder_states.transpose(1, 2) / decoder_states.shape[-1]
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ encoder_states, weights
 ''',
-        "fixed_sum_only": '''
-def attention_pool(queries, keys, values):
-    scores = queries @ keys.T
-    exps = np.exp(scores - scores.max(axis=0, keepdims=True))
-    weights = exps / exps.sum(axis=1, keepdims=True)
-    return weights @ values
+        "fixed_context_ignores_the_weights": '''
+def dot_attention_context(decoder_states, encoder_states):
+    scores = decoder_states @ encoder_states.transpose(1, 2) / math.sqrt(decoder_states.shape[-1])
+    weights = torch.softmax(scores, dim=-1)
+    return encoder_states[:, -1:].expand_as(decoder_states), weights
+''',
+        "exp_without_max_shift_overflows": '''
+def dot_attention_context(decoder_states, encoder_states):
+    exps = torch.exp(decoder_states @ encoder_states.transpose(1, 2) / math.sqrt(decoder_states.shape[-1]))
+    weights = exps / exps.sum(dim=-1, keepdim=True)
+    return weights @ encoder_states, weights
+''',
+        "calls_F_scaled_dot_product_attention": '''
+def dot_attention_context(decoder_states, encoder_states):
+    scores = decoder_states @ encoder_states.transpose(1, 2) / math.sqrt(decoder_states.shape[-1])
+    weights = torch.softmax(scores, dim=-1)
+    contexts = torch.nn.functional.scaled_dot_product_attention(decoder_states, encoder_states, encoder_states)
+    return contexts, weights
+''',
+        "calls_attnbook": '''
+def dot_attention_context(decoder_states, encoder_states):
+    contexts, weights = attnbook.scaled_dot_product_attention(decoder_states, encoder_states, encoder_states,
+                                                              return_weights=True)
+    return contexts, weights
 ''',
     },
 }

@@ -6,6 +6,11 @@ test cell then fails. Keys of WRONG_ANSWERS are the parts' grade ids.
 
 WRONG_ANSWERS = {
     "scaled_dot_product_scores": {
+        "torch shortcut": '''
+def scaled_dot_product_scores(queries, keys):
+    q, k = torch.from_numpy(queries), torch.from_numpy(keys)
+    return (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).numpy()
+''',
         "missing 1/sqrt(d)": '''
 def scaled_dot_product_scores(queries, keys):
     return queries @ np.swapaxes(keys, -2, -1)
@@ -20,6 +25,10 @@ def scaled_dot_product_scores(queries, keys):
 ''',
     },
     "causal_mask": {
+        "torch shortcut": '''
+def causal_mask(n):
+    return torch.ones(n, n, dtype=torch.bool).tril().numpy()
+''',
         "diagonal excluded": '''
 def causal_mask(n):
     return np.tril(np.ones((n, n), dtype=bool), k=-1)
@@ -37,41 +46,45 @@ def causal_mask(n):
     return np.tril(np.ones((n, n)))
 ''',
     },
-    "masked_softmax": {
-        "fill with -inf: NaN for an empty row": '''
-def masked_softmax(scores, mask):
-    scores = np.where(mask, scores, -np.inf)
-    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return exps / exps.sum(axis=-1, keepdims=True)
+    "causal_mask_bottom_right": {
+        "top-left alignment (is_causal)": '''
+def causal_mask_bottom_right(n_queries, n_keys):
+    return np.tril(np.ones((n_queries, n_keys), dtype=bool))
 ''',
-        "fill with -1e9: uniform weights for an empty row": '''
-def masked_softmax(scores, mask):
-    scores = np.where(mask, scores, -1e9)
-    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return exps / exps.sum(axis=-1, keepdims=True)
+        "offset with the wrong sign": '''
+def causal_mask_bottom_right(n_queries, n_keys):
+    return np.tril(np.ones((n_queries, n_keys), dtype=bool), k=n_queries - n_keys)
 ''',
-        "mask after the softmax": '''
-def masked_softmax(scores, mask):
-    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return exps / exps.sum(axis=-1, keepdims=True) * mask
+        "off by one: the query's own key excluded": '''
+def causal_mask_bottom_right(n_queries, n_keys):
+    return np.tril(np.ones((n_queries, n_keys), dtype=bool), k=n_keys - n_queries - 1)
 ''',
-        "no max subtraction: overflows": '''
-def masked_softmax(scores, mask):
-    exps = np.where(mask, np.exp(scores), 0.0)
-    totals = exps.sum(axis=-1, keepdims=True)
-    return exps / np.where(totals == 0, 1.0, totals)
+        "aligned at the bottom but sees the future": '''
+def causal_mask_bottom_right(n_queries, n_keys):
+    return np.triu(np.ones((n_queries, n_keys), dtype=bool), k=n_keys - n_queries)
 ''',
-        "softmax over the wrong axis": '''
-def masked_softmax(scores, mask):
-    scores = np.where(mask, scores, -np.inf)
-    row_max = scores.max(axis=0, keepdims=True)
-    row_max = np.where(np.isfinite(row_max), row_max, 0.0)
-    exps = np.exp(scores - row_max)
-    totals = exps.sum(axis=0, keepdims=True)
-    return exps / np.where(totals == 0, 1.0, totals)
+        "integer mask, not boolean": '''
+def causal_mask_bottom_right(n_queries, n_keys):
+    return np.tril(np.ones((n_queries, n_keys), dtype=int), k=n_keys - n_queries)
+''',
+        "every query sees every key": '''
+def causal_mask_bottom_right(n_queries, n_keys):
+    return np.ones((n_queries, n_keys), dtype=bool)
+''',
+        "torch shortcut": '''
+def causal_mask_bottom_right(n_queries, n_keys):
+    return torch.ones(n_queries, n_keys, dtype=torch.bool).tril(diagonal=n_keys - n_queries).numpy()
 ''',
     },
     "fixed_attention": {
+        "calls F.scaled_dot_product_attention": '''
+def fixed_attention(queries, keys, values, mask):
+    return F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
+''',
+        "calls attnbook": '''
+def fixed_attention(queries, keys, values, mask):
+    return attnbook.scaled_dot_product_attention(queries, keys, values, mask)
+''',
         "the buggy original": '''
 def fixed_attention(queries, keys, values, mask):
     scores = torch.matmul(queries, keys.transpose(1, 2)) / math.sqrt(queries.shape[-1])
@@ -110,6 +123,20 @@ def fixed_attention(queries, keys, values, mask):
 ''',
     },
     "AdditiveAttention": {
+        "attnbook's scorer": '''
+class AdditiveAttention(nn.Module):
+    def __init__(self, query_size, key_size, hidden_size):
+        super().__init__()
+        self.W_q = nn.Linear(query_size, hidden_size, bias=False)
+        self.W_k = nn.Linear(key_size, hidden_size, bias=False)
+        self.v = nn.Linear(hidden_size, 1, bias=False)
+
+    def forward(self, queries, keys, values, mask=None):
+        scorer = attnbook.AdditiveScorer(self.W_q.in_features, self.W_k.in_features, self.v.in_features)
+        scorer.load_state_dict(self.state_dict())
+        weights = attnbook.softmax(scorer(queries, keys), axis=-1, mask=mask)
+        return weights @ values, weights
+''',
         "tanh left out": '''
 class AdditiveAttention(nn.Module):
     def __init__(self, query_size, key_size, hidden_size):
@@ -169,6 +196,12 @@ class AdditiveAttention(nn.Module):
 ''',
     },
     "cosine_scores": {
+        "torch shortcut": '''
+def cosine_scores(queries, keys, temperature):
+    q, k = torch.from_numpy(queries), torch.from_numpy(keys)
+    cosines = torch.nn.functional.cosine_similarity(q[..., :, None, :], k[..., None, :, :], dim=-1)
+    return cosines.numpy() / temperature
+''',
         "multiplies by the temperature": '''
 def cosine_scores(queries, keys, temperature):
     unit_queries = queries / np.linalg.norm(queries, axis=-1, keepdims=True)

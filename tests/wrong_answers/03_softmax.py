@@ -6,6 +6,14 @@ checks that the part's test cell fails with every one of them (and passes with t
 
 WRONG_ANSWERS = {
     "stable_softmax": {
+        "torch_softmax_shortcut": '''
+def stable_softmax(x, axis=-1):
+    return torch.softmax(torch.from_numpy(np.asarray(x, dtype=float)), dim=axis).numpy()
+''',
+        "attnbook_shortcut": '''
+def stable_softmax(x, axis=-1):
+    return attnbook.softmax(x, axis=axis)
+''',
         "no_max_subtraction": '''
 def stable_softmax(x, axis=-1):
     exps = np.exp(np.asarray(x, dtype=float))
@@ -31,6 +39,10 @@ def stable_softmax(x, axis=-1):
 ''',
     },
     "masked_softmax": {
+        "attnbook_shortcut": '''
+def masked_softmax(scores, mask):
+    return attnbook.softmax(scores, mask=np.broadcast_to(mask, np.shape(scores)))
+''',
         "fill_minus_inf_gives_nan": '''
 def masked_softmax(scores, mask):
     filled = np.where(mask, scores, -np.inf)
@@ -57,6 +69,10 @@ def masked_softmax(scores, mask):
 ''',
     },
     "log_softmax": {
+        "torch_log_softmax_shortcut": '''
+def log_softmax(x):
+    return torch.log_softmax(torch.from_numpy(np.asarray(x, dtype=float)), dim=-1).numpy()
+''',
         "log_of_softmax_underflows": '''
 def log_softmax(x):
     x = np.asarray(x, dtype=float)
@@ -75,6 +91,11 @@ def log_softmax(x):
 ''',
     },
     "softmax_jacobian": {
+        "autograd_shortcut": '''
+def softmax_jacobian(x):
+    t = torch.from_numpy(np.asarray(x, dtype=float))
+    return torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=0), t).numpy()
+''',
         "diagonal_only": '''
 def softmax_jacobian(x):
     x = np.asarray(x, dtype=float)
@@ -100,6 +121,10 @@ def softmax_jacobian(x):
 ''',
     },
     "merge_softmax_stats": {
+        "attnbook_shortcut": '''
+def merge_softmax_stats(m1, s1, m2, s2):
+    return attnbook.merge_softmax_stats(m1, s1, m2, s2)
+''',
         "no_rescaling": '''
 def merge_softmax_stats(m1, s1, m2, s2):
     return np.maximum(m1, m2), s1 + s2
@@ -119,65 +144,154 @@ def merge_softmax_stats(m1, s1, m2, s2):
     return m, s1 * np.exp(m1 - m) + s2 * np.exp(m2 - m)
 ''',
     },
-    "online_softmax": {
-        "forgets_to_rescale_running_sum": '''
-def online_softmax(blocks):
+    "online_softmax_stats": {
+        "concatenates_the_blocks": '''
+def online_softmax_stats(blocks):
+    x = np.concatenate(list(blocks))
+    return x.max(), np.exp(x - x.max()).sum()
+''',
+        "keeps_every_block_in_a_list": '''
+def online_softmax_stats(blocks):
     m, s, seen = -np.inf, 0.0, []
     for block in blocks:
         seen.append(block)
         new_m = max(m, block.max())
+        s = s * np.exp(m - new_m) + np.exp(block - new_m).sum()
+        m = new_m
+    return m, s
+''',
+        "reads_the_blocks_twice": '''
+def online_softmax_stats(blocks):
+    m = max(block.max() for block in blocks)
+    return m, sum(np.exp(block - m).sum() for block in blocks)
+''',
+        "forgets_to_rescale_the_running_sum": '''
+def online_softmax_stats(blocks):
+    m, s = -np.inf, 0.0
+    for block in blocks:
+        new_m = max(m, block.max())
         s = s + np.exp(block - new_m).sum()
         m = new_m
-    x = np.concatenate(seen)
-    return np.exp(x - m) / s
+    return m, s
 ''',
-        "uses_first_block_max_only": '''
-def online_softmax(blocks):
-    m, s, seen = None, 0.0, []
+        "uses_the_first_block_max_only": '''
+def online_softmax_stats(blocks):
+    m, s = None, 0.0
     for block in blocks:
-        seen.append(block)
         if m is None:
             m = block.max()
         s = s + np.exp(block - m).sum()
-    x = np.concatenate(seen)
-    return np.exp(x - m) / s
+    return (-np.inf, 0.0) if m is None else (m, s)
 ''',
-        "reads_the_blocks_twice": '''
-def online_softmax(blocks):
-    m = max(block.max() for block in blocks)
-    x = np.concatenate(list(blocks))
-    return np.exp(x - m) / np.exp(x - m).sum()
+        "rescales_the_wrong_way": '''
+def online_softmax_stats(blocks):
+    m, s = -np.inf, 0.0
+    for block in blocks:
+        new_m = max(m, block.max())
+        s = s * np.exp(new_m - m) + np.exp(block - new_m).sum() if np.isfinite(m) else np.exp(block - new_m).sum()
+        m = new_m
+    return m, s
 ''',
-        "normalises_each_block_separately": '''
-def online_softmax(blocks):
-    parts = [np.exp(b - b.max()) / np.exp(b - b.max()).sum() for b in blocks]
-    return np.concatenate(parts)
+        "nan_for_no_block": '''
+def online_softmax_stats(blocks):
+    m, s = -np.inf, 0.0
+    for block in blocks:
+        new_m = max(m, block.max())
+        s = s * np.exp(m - new_m) + np.exp(block - new_m).sum()
+        m = new_m
+    return m, s * np.exp(m - m)
+''',
+        "torch_logsumexp_shortcut": '''
+def online_softmax_stats(blocks):
+    m, log_s = -np.inf, -np.inf
+    for block in blocks:
+        new_m = max(m, block.max())
+        log_s = torch.logaddexp(torch.tensor(log_s + m - new_m if np.isfinite(m) else -np.inf),
+                                torch.logsumexp(torch.from_numpy(block - new_m), dim=0)).item()
+        m = new_m
+    return m, float(np.exp(log_s))
 ''',
     },
-    "fixed_attention": {
-        "unchanged_buggy_version": '''
-def fixed_attention(queries, keys, values):
-    scores = queries @ keys.T / np.sqrt(keys.shape[-1])
-    weights = np.exp(scores) / np.exp(scores).sum(axis=0)
-    return weights @ values
+    "streaming_attention": {
+        "forgets_to_rescale_the_accumulator": '''
+def streaming_attention(query, blocks):
+    scale = 1 / math.sqrt(query.shape[-1])
+    m, s, accumulator = -np.inf, 0.0, 0.0
+    for keys, values in blocks:
+        scores = keys @ query * scale
+        m_new = max(m, scores.max())
+        exps = np.exp(scores - m_new)
+        s = s * np.exp(m - m_new) + exps.sum()
+        accumulator = accumulator + exps @ values
+        m = m_new
+    return accumulator / s
 ''',
-        "fixes_only_the_axis": '''
-def fixed_attention(queries, keys, values):
-    scores = queries @ keys.T / np.sqrt(keys.shape[-1])
-    weights = np.exp(scores) / np.exp(scores).sum(axis=-1, keepdims=True)
-    return weights @ values
+        "no_scaling": '''
+def streaming_attention(query, blocks):
+    m, s, accumulator = -np.inf, 0.0, 0.0
+    for keys, values in blocks:
+        scores = keys @ query
+        m_new = max(m, scores.max())
+        rescale = np.exp(m - m_new)
+        exps = np.exp(scores - m_new)
+        s = s * rescale + exps.sum()
+        accumulator = accumulator * rescale + exps @ values
+        m = m_new
+    return accumulator / s
 ''',
-        "fixes_only_the_overflow": '''
-def fixed_attention(queries, keys, values):
-    scores = queries @ keys.T / np.sqrt(keys.shape[-1])
-    exps = np.exp(scores - scores.max(axis=0, keepdims=True))
-    return exps / exps.sum(axis=0) @ values
+        "averages_the_block_outputs": '''
+def streaming_attention(query, blocks):
+    outputs = []
+    for keys, values in blocks:
+        scores = keys @ query / math.sqrt(query.shape[-1])
+        weights = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+        outputs.append(weights @ values)
+    return np.mean(outputs, axis=0)
 ''',
-        "drops_the_scaling": '''
-def fixed_attention(queries, keys, values):
-    scores = queries @ keys.T
-    exps = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return exps / exps.sum(axis=-1, keepdims=True) @ values
+        "concatenates_the_blocks": '''
+def streaming_attention(query, blocks):
+    pairs = list(blocks)
+    keys = np.concatenate([k for k, _ in pairs])
+    values = np.concatenate([v for _, v in pairs])
+    scores = keys @ query / math.sqrt(query.shape[-1])
+    weights = np.exp(scores - scores.max())
+    return weights @ values / weights.sum()
+''',
+        "no_max_shift_overflows": '''
+def streaming_attention(query, blocks):
+    s, accumulator = 0.0, 0.0
+    for keys, values in blocks:
+        exps = np.exp(keys @ query / math.sqrt(query.shape[-1]))
+        s = s + exps.sum()
+        accumulator = accumulator + exps @ values
+    return accumulator / s
+''',
+        "first_block_max_only": '''
+def streaming_attention(query, blocks):
+    scale = 1 / math.sqrt(query.shape[-1])
+    m, s, accumulator = None, 0.0, 0.0
+    for keys, values in blocks:
+        scores = keys @ query * scale
+        if m is None:
+            m = scores.max()
+        exps = np.exp(scores - m)
+        s = s + exps.sum()
+        accumulator = accumulator + exps @ values
+    return accumulator / s
+''',
+        "torch_softmax_per_block_merged": '''
+def streaming_attention(query, blocks):
+    scale = 1 / math.sqrt(query.shape[-1])
+    m, s, accumulator = -np.inf, 0.0, 0.0
+    for keys, values in blocks:
+        scores = torch.from_numpy(keys @ query * scale)
+        m_new = max(m, scores.max().item())
+        rescale = math.exp(m - m_new) if np.isfinite(m) else 0.0
+        exps = torch.exp(scores - m_new).numpy()
+        s = s * rescale + exps.sum()
+        accumulator = accumulator * rescale + exps @ values
+        m = m_new
+    return accumulator / s
 ''',
     },
 }
