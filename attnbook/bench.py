@@ -1,10 +1,19 @@
-"""CPU benchmark of three attention implementations: time and peak memory, side by side.
+"""CPU benchmark of attention implementations: time and peak memory, side by side.
 
 Implementations (self-attention, ``n_queries = n_keys = n``, one batch item, float32):
 
 * ``numpy``: :func:`attnbook.scaled_dot_product_attention` on NumPy arrays,
 * ``torch``: the same function on torch tensors,
-* ``F.sdpa``: ``torch.nn.functional.scaled_dot_product_attention``.
+* ``F.sdpa``: ``torch.nn.functional.scaled_dot_product_attention`` on inputs of shape ``(n, d)``;
+  for inputs that are not 4-D PyTorch's CPU dispatch takes its *math* backend, which holds
+  ``n x n`` matrices like the two above,
+* ``flash``: :func:`attnbook.flash_attention` (chapter 6), the book's tiled FlashAttention in
+  PyTorch, on the same ``(n, d)`` inputs,
+* ``F.sdpa4d``: ``F.scaled_dot_product_attention`` on ``(1, 1, n, d)`` inputs (batch, heads),
+  which PyTorch runs with its fused flash-attention CPU kernel: the fair target for ``flash``.
+
+The first three are the default of :func:`run_benchmark` (chapter 2); ``python
+benchmarks/attention_cpu.py`` runs all five.
 
 Each (implementation, n) runs in a fresh Python subprocess so its memory is measured alone:
 
@@ -32,8 +41,12 @@ import subprocess
 import sys
 import time
 
-IMPLEMENTATIONS = ("numpy", "torch", "F.sdpa")
+IMPLEMENTATIONS = ("numpy", "torch", "F.sdpa", "flash", "F.sdpa4d")
+DEFAULT_IMPLEMENTATIONS = ("numpy", "torch", "F.sdpa")  # what chapter 2 compares
 DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
+SCRIPT_SIZES = (*DEFAULT_SIZES, 16384)  # the script adds n = 16384 (one n x n float32 matrix: 1 GiB)
+LARGE_N = 8192  # from this size on, the timed repeats are capped at LARGE_N_REPEATS
+LARGE_N_REPEATS = 2
 
 
 def _make_call(implementation: str, n: int, d: int, seed: int = 0):
@@ -52,6 +65,11 @@ def _make_call(implementation: str, n: int, d: int, seed: int = 0):
         return lambda: attnbook.scaled_dot_product_attention(q, k, v)
     if implementation == "F.sdpa":
         return lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    if implementation == "flash":
+        return lambda: attnbook.flash_attention(q, k, v)
+    if implementation == "F.sdpa4d":
+        q4, k4, v4 = (x[None, None] for x in (q, k, v))  # (1, 1, n, d): batch and head axes
+        return lambda: torch.nn.functional.scaled_dot_product_attention(q4, k4, v4)
     raise ValueError(f"unknown implementation {implementation!r}; choose from {IMPLEMENTATIONS}")
 
 
@@ -95,21 +113,28 @@ def peak_memory_growth(call) -> int:
 
 
 def measure_here(implementation: str, n: int, d: int = 64, repeats: int = 5, threads: int = 1) -> dict:
-    """Measure one (implementation, n) in this process. Use :func:`measure` for a fresh one."""
+    """Measure one (implementation, n) in this process. Use :func:`measure` for a fresh one.
+
+    From ``n = LARGE_N`` on, at most ``LARGE_N_REPEATS`` timed calls (each takes seconds there).
+    """
     import torch
 
+    if n >= LARGE_N:
+        repeats = min(repeats, LARGE_N_REPEATS)
     torch.set_num_threads(threads)
     with torch.no_grad():
         _make_call(implementation, 16, d)()  # load kernels and thread pools at a tiny size
         call = _make_call(implementation, n, d)
         peak_growth = peak_memory_growth(call)
-        times = []
+        times, cpu_times = [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             call()
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     return {"implementation": implementation, "n": n, "d": d, "threads": threads,
-            "median_ms": 1000 * statistics.median(times), "peak_mib": peak_growth / 2**20}
+            "median_ms": 1000 * statistics.median(times), "median_cpu_ms": 1000 * statistics.median(cpu_times),
+            "peak_mib": peak_growth / 2**20}
 
 
 def measure(implementation: str, n: int, d: int = 64, repeats: int = 5, threads: int = 1) -> dict:
@@ -130,13 +155,18 @@ def measure(implementation: str, n: int, d: int = 64, repeats: int = 5, threads:
 
 
 def run_benchmark(sizes=DEFAULT_SIZES, d: int = 64, repeats: int = 5, threads: int = 1,
-                  implementations=IMPLEMENTATIONS) -> list[dict]:
+                  implementations=DEFAULT_IMPLEMENTATIONS) -> list[dict]:
     """Measure every implementation at every size; one fresh subprocess per measurement."""
     return [measure(impl, n, d, repeats, threads) for n in sizes for impl in implementations]
 
 
 def format_table(results: list[dict]) -> str:
-    """One row per n: median time (ms) and peak memory growth (MiB) of each implementation."""
+    """One row per n: median time (ms) and peak memory growth (MiB) of each implementation.
+
+    A ratio column ``flash/sdpa4d`` is added when both were measured: wall time (``t``), CPU time of
+    the process (``cpu``: with one thread, less disturbed than wall time when other programs share
+    the machine) and peak memory (``m``) of ``flash`` over ``F.sdpa4d``.
+    """
     implementations = list(dict.fromkeys(r["implementation"] for r in results))
     first = results[0]
     lines = [
@@ -144,13 +174,28 @@ def format_table(results: list[dict]) -> str:
         "time = median ms per call; memory = peak RSS growth in MiB during one call "
         "(fresh process each); scores = size of one n x n float32 matrix",
     ]
+    legend = {"F.sdpa": "F.sdpa: inputs (n, d), PyTorch's math backend",
+              "F.sdpa4d": "F.sdpa4d: inputs (1, 1, n, d), PyTorch's fused flash CPU kernel",
+              "flash": "flash: attnbook.flash_attention (chapter 6) on (n, d)"}
+    explained = [text for name, text in legend.items() if name in implementations]
+    if explained:
+        lines.append("; ".join(explained))
+    ratio = "flash" in implementations and "F.sdpa4d" in implementations
     header = f"{'n':>6} {'scores':>7}" + "".join(f" {impl + ' ms':>11} {impl + ' MiB':>12}" for impl in implementations)
+    if ratio:
+        header += f" {'flash/sdpa4d':>28}"
     lines += [header, "-" * len(header)]
     for n in dict.fromkeys(r["n"] for r in results):
         row = f"{n:>6} {n * n * 4 / 2**20:>7.1f}"
+        found = {r["implementation"]: r for r in results if r["n"] == n}
         for impl in implementations:
-            (r,) = [r for r in results if r["n"] == n and r["implementation"] == impl]
-            row += f" {r['median_ms']:>11.2f} {r['peak_mib']:>12.1f}"
+            r = found.get(impl)
+            row += f" {r['median_ms']:>11.2f} {r['peak_mib']:>12.1f}" if r else f" {'-':>11} {'-':>12}"
+        if ratio and "flash" in found and "F.sdpa4d" in found:
+            flash, sdpa = found["flash"], found["F.sdpa4d"]
+            memory = flash["peak_mib"] / sdpa["peak_mib"] if sdpa["peak_mib"] > 0 else float("nan")
+            cpu = flash["median_cpu_ms"] / sdpa["median_cpu_ms"] if sdpa.get("median_cpu_ms") else float("nan")
+            row += f" {flash['median_ms'] / sdpa['median_ms']:>5.2f}x t {cpu:>5.2f}x cpu {memory:>5.2f}x m"
         lines.append(row)
     return "\n".join(lines)
 
@@ -158,12 +203,14 @@ def format_table(results: list[dict]) -> str:
 def main(argv=None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(description="CPU attention benchmark: NumPy vs PyTorch vs F.sdpa")
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser = argparse.ArgumentParser(description="CPU attention benchmark: NumPy, PyTorch, F.sdpa and the "
+                                                 "book's flash_attention")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SCRIPT_SIZES))
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--implementations", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
     args = parser.parse_args(argv)
-    results = run_benchmark(args.sizes, args.d, args.repeats, args.threads)
+    results = run_benchmark(args.sizes, args.d, args.repeats, args.threads, args.implementations)
     print(format_table(results))
     return 0
