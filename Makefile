@@ -7,14 +7,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXECUTE ?= 0
+EDITION ?= student
 SUBMISSIONS ?= submissions
 GRADEBOOK ?= gradebook
+SOLUTIONS ?= solutions
 TIMEOUT ?= 60
+TOTAL_TIMEOUT ?= 600
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+NO_SANDBOX ?= 0
+INSTRUCTOR ?= 0
 
-.PHONY: help setup book test lab exercises grade timings benchmark lint clean
+.PHONY: help setup book test lab exercises grade timings benchmark benchmark-grading lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || \
@@ -27,26 +33,35 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the pinned dependencies and the attnbook package
 
-book: $(STAMP) ## build the HTML book into book/_build/html (EXECUTE=1 re-runs notebooks, cached)
-	@$(PY) tools/build_book.py --execute=$(EXECUTE)
+book: $(STAMP) ## build the student book into book/_build/html (EDITION=instructor: with solutions; EXECUTE=1)
+	@$(PY) tools/build_book.py --execute=$(EXECUTE) --edition=$(EDITION)
 
 test: $(STAMP) ## run the whole suite: unit tests, nbval, exercises, grading, book and browser checks
 	@$(PY) -m pytest
 
-lab: $(STAMP) ## open JupyterLab on chapters/
-	@$(VENV)/bin/jupyter lab chapters/
+lab: $(STAMP) ## open JupyterLab on the repository (INSTRUCTOR=1 shows nbgrader's instructor tools)
+	@if [ "$(INSTRUCTOR)" = 1 ]; then \
+	  $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)"; \
+	else \
+	  JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	    $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)"; \
+	fi
 
 exercises: $(STAMP) ## regenerate exercises/ (student versions) from solutions/ with nbgrader
 	@$(PY) -m attnbook.grading release
 
-grade: $(STAMP) ## grade a folder of submissions: make grade SUBMISSIONS=dir [GRADEBOOK=dir TIMEOUT=60]
-	@$(PY) -m attnbook.grading grade $(SUBMISSIONS) --output $(GRADEBOOK) --timeout $(TIMEOUT)
+grade: $(STAMP) ## grade submissions in a sandbox: make grade SUBMISSIONS=dir [GRADEBOOK=dir JOBS=N TIMEOUT=60]
+	@$(PY) -m attnbook.grading grade "$(SUBMISSIONS)" --output "$(GRADEBOOK)" --solutions "$(SOLUTIONS)" \
+	  --timeout $(TIMEOUT) --total-timeout $(TOTAL_TIMEOUT) --jobs $(JOBS) $(if $(filter 1,$(NO_SANDBOX)),--no-sandbox)
 
 timings: $(STAMP) ## execute every notebook and print wall time and peak memory per notebook
 	@$(PY) tools/timings.py
 
 benchmark: $(STAMP) ## CPU attention benchmark: NumPy vs PyTorch vs F.scaled_dot_product_attention
 	@$(PY) benchmarks/attention_cpu.py
+
+benchmark-grading: $(STAMP) ## grade 50 generated submissions with JOBS=1 and JOBS=2; print the figures
+	@$(PY) benchmarks/grading.py
 
 lint: $(STAMP) ## ruff over the package, tools, tests and notebooks
 	@$(VENV)/bin/ruff check .

@@ -1,21 +1,35 @@
 """The HTML book: table of contents, bibliography files, a clean build, and no outside resources.
 
-The browser checks of the built site are in tests/test_browser.py.
+The build checked here is the default, student edition (``make book``): no page of solutions/
+and no hidden-test text. The instructor edition (``make book EDITION=instructor``) differs only
+by its TOC, book/_toc.yml itself, which the TOC tests check. The browser checks of the built site
+are in tests/test_browser.py.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import yaml
 
+from attnbook.grading import notebooks as nb
+
 ROOT = Path(__file__).resolve().parents[1]
 TOC = ROOT / "book" / "_toc.yml"
 CONFIG = ROOT / "book" / "_config.yml"
 NOTEBOOK_FOLDERS = ("chapters", "exercises", "solutions")
 SOURCE_SUFFIXES = (".ipynb", ".md")
+
+
+def _build_book_module():
+    spec = importlib.util.spec_from_file_location("build_book", ROOT / "tools" / "build_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ---------------------------------------------------------------- table of contents
@@ -135,12 +149,45 @@ def test_book_builds_without_warnings(built_book):
     )
 
 
-def test_every_toc_entry_has_a_page(built_book):
+def test_every_toc_entry_of_the_student_edition_has_a_page(built_book):
     html = built_book.require_html()
-    toc = yaml.safe_load(TOC.read_text(encoding="utf8"))
+    toc = _build_book_module().student_toc(yaml.safe_load(TOC.read_text(encoding="utf8")))
     missing = [e for e in toc_entries(toc) if not (html / f"{Path(e).with_suffix('')}.html").is_file()]
     assert not missing, f"no HTML page for TOC entries {missing}"
     assert (html / "search.html").is_file() and (html / "searchindex.js").is_file()
+
+
+def test_the_student_toc_is_the_toc_without_solutions():
+    toc = yaml.safe_load(TOC.read_text(encoding="utf8"))
+    full, student = toc_entries(toc), toc_entries(_build_book_module().student_toc(toc))
+    assert student == [e for e in full if not e.startswith("solutions/")]
+    assert any(e.startswith("solutions/") for e in full), "the instructor edition has the solutions"
+
+
+def _hidden_lines_not_in_the_course() -> list[str]:
+    """Hidden-test lines of every formatted chapter that no chapter, exercise or book page contains."""
+    hidden = {line for chapter in nb.formatted_chapters(nb.SOLUTIONS)
+              for line in nb.hidden_test_lines(nb.read_notebook(nb.SOLUTIONS / chapter / nb.NOTEBOOK))}
+    course = set()
+    for path in [*ROOT.glob("chapters/**/*.ipynb"), *ROOT.glob("exercises/**/*.ipynb"), *ROOT.glob("book/*.md")]:
+        if path.suffix == ".ipynb":
+            cells = json.loads(path.read_text(encoding="utf8")).get("cells", [])
+            course |= {line.strip() for cell in cells for line in nb.source_text(cell).splitlines()}
+        else:
+            course |= {line.strip() for line in path.read_text(encoding="utf8").splitlines()}
+    return sorted(line for line in hidden - course if len(line) >= 12)
+
+
+def test_the_student_edition_has_no_solutions_and_no_hidden_tests(built_book):
+    html = built_book.require_html()
+    assert not (html / "solutions").exists(), "the student edition has pages of solutions/"
+    pages = sorted(html.rglob("*.html"))
+    assert not [p for p in pages if "solutions/" in p.relative_to(html).as_posix()]
+    hidden = _hidden_lines_not_in_the_course()
+    texts = {p: p.read_text(encoding="utf8", errors="replace") for p in [*pages, html / "searchindex.js"]}
+    leaks = [f"{p.relative_to(html)}: {line}" for p, text in texts.items() for line in hidden
+             if line in text or line.replace('"', "&quot;") in text or line.replace("'", "&#x27;") in text]
+    assert not leaks, "hidden tests in the student edition:\n" + "\n".join(leaks[:10])
 
 
 # ---------------------------------------------------------------- offline: nothing from outside

@@ -34,6 +34,7 @@ from grading_fixtures.make_class import ALWAYS_PASS_PATCH
 
 import attnbook.checks as checks_module
 from attnbook.grading import notebooks as nb
+from attnbook.grading import tamper
 from attnbook.grading.release import ReleaseError, release
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,6 +182,18 @@ def test_test_cell_passes_on_the_solution(chapter_map, label, part):
     assert outcome.error is None, f"{label}: {part}_tests fails on the solution: {outcome.error!r}"
     assert not outcome.stderr, (
         f"{label}: {part}_tests writes to stderr on the solution, so nbgrader would score it 0:\n{outcome.stderr}")
+
+
+@pytest.mark.parametrize(("label", "part"), PART_CASES, ids=PART_IDS)
+def test_test_cell_passes_on_the_solution_reduced_to_its_definitions(chapter_map, label, part):
+    """The grader's clean run (attnbook.grading.tamper) keeps only a solution cell's imports, defs,
+    classes and plain assignments: a solution must not need its other top-level statements."""
+    chapter = chapter_map[label]
+    reduced = tamper.reduce_student_cell(nb.source_text(chapter.cell(chapter.source, part)), chapter.source,
+                                         chapter.released)
+    outcome = run_test_cell(chapter, part, reduced)
+    assert outcome.error is None, (f"{label}: {part}_tests fails on the solution reduced to its definitions "
+                                   f"(what the grader's clean run keeps):\n{reduced}\n{outcome.error!r}")
 
 
 @pytest.mark.parametrize(("label", "part"), PART_CASES, ids=PART_IDS)

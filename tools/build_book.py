@@ -1,5 +1,11 @@
 """Build the HTML book into book/_build/html (``make book``; ``make book EXECUTE=1``).
 
+Two editions. The **student** edition (the default) leaves out every page under ``solutions/``
+(the worked solutions, with the hidden tests of the graded exercises): it is built from a copy of
+book/_toc.yml without those entries, and Jupyter Book reads only the files its TOC names. The
+**instructor** edition (``make book EDITION=instructor``, ``--edition instructor``) is built from
+book/_toc.yml as it is, into book/_build/instructor/html, so the two never mix in one folder.
+
 The source folder is the repository root; the configuration is book/_config.yml and the table
 of contents book/_toc.yml. By default the notebooks' stored outputs are shown as they are
 (``execute_notebooks: off``); ``--execute=1`` re-runs them first through jupyter-cache
@@ -12,7 +18,7 @@ second run with nothing changed takes seconds. Every Sphinx warning is printed a
 listed again at the end, and written to ``<output>/warnings.txt`` (the test suite requires
 that file to be empty after a fresh build).
 
-Usage: python tools/build_book.py [--execute=0|1] [--output DIR] [--fresh] [--strict]
+Usage: python tools/build_book.py [--edition student|instructor] [--execute=0|1] [--output DIR] [--fresh] [--strict]
 
 The module is also loaded by Sphinx as a tiny extension: see ``setup``.
 """
@@ -30,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "book" / "_config.yml"
 TOC = ROOT / "book" / "_toc.yml"
 DEFAULT_OUTPUT = ROOT / "book" / "_build"
+EDITIONS = ("student", "instructor")
+INSTRUCTOR_ONLY = "solutions/"  # TOC entries under this folder are left out of the student edition
 
 # Sphinx, myst-nb and sphinxcontrib-bibtex report problems as "path:line: WARNING: text".
 _PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
@@ -84,13 +92,55 @@ def load_config() -> dict:
     return user_config
 
 
-def build(output: Path = DEFAULT_OUTPUT, execute: bool = False, fresh: bool = False) -> tuple[int, list[str]]:
+def student_toc(toc: dict) -> dict:
+    """The TOC without entries under solutions/ (and without parts or sections left empty)."""
+
+    def keep(items: list) -> list:
+        kept = []
+        for item in items or []:
+            if str(item.get("file", "")).startswith(INSTRUCTOR_ONLY):
+                continue
+            item = dict(item)
+            for key in ("sections", "chapters"):
+                if key in item:
+                    item[key] = keep(item[key])
+                    if not item[key]:
+                        del item[key]
+            if "file" in item or item.get("chapters") or item.get("sections"):
+                kept.append(item)
+        return kept
+
+    result = dict(toc)
+    if "parts" in toc:
+        result["parts"] = [{**part, "chapters": keep(part.get("chapters"))} for part in toc["parts"]
+                           if keep(part.get("chapters"))]
+    if "chapters" in toc:
+        result["chapters"] = keep(toc["chapters"])
+    return result
+
+
+def edition_toc(edition: str, output: Path) -> Path:
+    """The TOC file of ``edition``: book/_toc.yml itself, or the student copy written into ``output``."""
+    import yaml
+
+    if edition == "instructor":
+        return TOC
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / "_toc.student.yml"
+    text = yaml.safe_dump(student_toc(yaml.safe_load(TOC.read_text(encoding="utf8"))), sort_keys=False)
+    if not path.is_file() or path.read_text(encoding="utf8") != text:  # unchanged: Sphinx stays incremental
+        path.write_text(text, encoding="utf8")
+    return path
+
+
+def build(output: Path = DEFAULT_OUTPUT, execute: bool = False, fresh: bool = False,
+          edition: str = "student") -> tuple[int, list[str]]:
     """Build the HTML book into ``output/html``; return (Sphinx status code, warning lines)."""
     from jupyter_book.sphinx import build_sphinx
 
     load_config()
     overrides = {
-        "external_toc_path": TOC.as_posix(),
+        "external_toc_path": edition_toc(edition, output).as_posix(),
         "latex_individualpages": False,  # required by build_sphinx; unused for HTML
     }
     if execute:
@@ -130,16 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--execute", type=parse_flag, default=False, metavar="0|1",
                         help="re-execute the notebooks through jupyter-cache before building (default 0)")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help="build folder; the site goes to OUTPUT/html (default book/_build)")
+    parser.add_argument("--edition", choices=EDITIONS, default="student",
+                        help="student (default): without solutions/; instructor: with them")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="build folder; the site goes to OUTPUT/html (default book/_build, "
+                             "book/_build/instructor for the instructor edition)")
     parser.add_argument("--fresh", action="store_true",
                         help="ignore the saved Sphinx environment and read every page again")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when there are warnings")
     args = parser.parse_args(argv)
 
-    output = args.output.resolve()
+    output = (args.output or (DEFAULT_OUTPUT / "instructor" if args.edition == "instructor" else DEFAULT_OUTPUT)).resolve()
     start = time.perf_counter()
-    status, warnings = build(output, execute=args.execute, fresh=args.fresh)
+    status, warnings = build(output, execute=args.execute, fresh=args.fresh, edition=args.edition)
     seconds = time.perf_counter() - start
 
     output.mkdir(parents=True, exist_ok=True)
@@ -153,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     if status != 0 or not index.is_file():
         print(f"error: the book did not build (Sphinx status {status}); see the messages above", file=sys.stderr)
         return 1
-    print(f"Built in {seconds:.1f} s with {len(warnings)} warning(s). Open:")
+    print(f"Built the {args.edition} edition in {seconds:.1f} s with {len(warnings)} warning(s). Open:")
     print(index)
     return 1 if (args.strict and warnings) else 0
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .notebooks import EXERCISES, ROOT, SOLUTIONS
+from .sandbox import Limits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,14 @@ def main(argv: list[str] | None = None) -> int:
                                                       "or SUBMISSIONS/<student>_<chapter>.ipynb")
     grade.add_argument("--output", type=Path, default=Path("gradebook"), help="folder for gradebook.csv and feedback/")
     grade.add_argument("--timeout", type=int, default=60, help="seconds each cell may run (default 60)")
+    grade.add_argument("--total-timeout", type=int, default=600,
+                       help="seconds all cells of one notebook may run together (default 600)")
+    grade.add_argument("--jobs", type=int, default=None,
+                       help="submissions graded at the same time (default: the number of cores)")
+    grade.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
+                       help=f"address space of each kernel in MiB (default {Limits.memory_mb})")
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run student code WITHOUT bubblewrap, with your permissions (trusted submissions only)")
     grade.add_argument("--solutions", type=Path, default=SOLUTIONS, help="nbgrader source folder")
     args = parser.parse_args(argv)
 
@@ -42,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     from .grade import grade as run_grade
 
     try:
-        run_grade(args.submissions, args.output, timeout=args.timeout, solutions=args.solutions)
+        run_grade(args.submissions, args.output, timeout=args.timeout, solutions=args.solutions, jobs=args.jobs,
+                  total_timeout=args.total_timeout, no_sandbox=args.no_sandbox,
+                  limits=Limits(memory_mb=args.memory_mb))
     except GradingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

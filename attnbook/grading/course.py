@@ -1,18 +1,22 @@
-"""A private, temporary nbgrader course: configuration and the three nbgrader steps we use.
+"""A private, temporary nbgrader course: configuration and the two nbgrader steps we use.
 
 The course lives in a temporary folder laid out the way nbgrader expects::
 
     <root>/solutions/<chapter>/exercises.ipynb       source (CourseDirectory.source_directory)
     <root>/exercises/<chapter>/exercises.ipynb       release (CourseDirectory.release_directory)
     <root>/submitted/<student>/<chapter>/...         one student per course when grading
-    <root>/autograded/..., <root>/feedback/...
+    <root>/autograded/...                            the executed notebooks
+    <root>/sockets/                                  the sandboxed kernels' socket folders
     <root>/gradebook.db                              nbgrader's database, the trust anchor
+
+The kernels run in bubblewrap (:mod:`attnbook.grading.sandbox`), which shows them none of this.
 
 Nothing of it is ever written into the repository: ``gradebook.db`` holds the locked cells'
 checksums and the full test cells (hidden tests included), so it is rebuilt from ``solutions/``
-each time and deleted afterwards. The converters are driven in-process with an explicit
-traitlets ``Config``, so no ``nbgrader_config.py`` of the user or the working directory can
-change what the book's commands do.
+each time and deleted afterwards. The converters are driven in-process (when grading, in the
+worker process of each submission) with an explicit traitlets ``Config``, so no
+``nbgrader_config.py`` of the user or the working directory can change what the book's
+commands do.
 """
 
 from __future__ import annotations
@@ -25,12 +29,11 @@ from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.api import Gradebook
-from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
+from nbgrader.converters import Autograde, GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
-    Execute,
     IgnorePattern,
     LimitOutput,
     SaveAutoGrades,
@@ -39,13 +42,16 @@ from nbgrader.utils import capture_log
 from traitlets import Integer
 from traitlets.config import Config
 
+from .execute import KERNEL_ARGUMENTS, SandboxExecute
 from .notebooks import NOTEBOOK, NOTEBOOK_ID
+from .sandbox import Sandbox
 
 SOURCE_DIR, RELEASE_DIR = "solutions", "exercises"
 TRUNCATED = "... Output truncated ..."  # nbgrader's own marker, reused for long lines
 MAX_OUTPUT_LINES = 1000  # per cell (nbgrader LimitOutput)
 MAX_OUTPUT_CHARS = 20_000  # per output: one huge line is cut too
 DEFAULT_TIMEOUT = 60  # seconds per cell
+DEFAULT_TOTAL_TIMEOUT = 600  # seconds for all cells of one notebook
 
 # nbgrader's messages are captured per step (capture_log) and summarised by us, not printed.
 NBGRADER_LOG = logging.getLogger("attnbook.grading.nbgrader")
@@ -88,8 +94,13 @@ class LimitOutputSize(LimitOutput):
         return cell, resources
 
 
-def config(timeout: int = DEFAULT_TIMEOUT) -> Config:
-    """The nbgrader configuration of the book: source = solutions, release = exercises."""
+def config(timeout: int = DEFAULT_TIMEOUT, total_timeout: int = DEFAULT_TOTAL_TIMEOUT,
+           sandbox: Sandbox | None = None, socket_root: Path | None = None) -> Config:
+    """The nbgrader configuration of the book: source = solutions, release = exercises.
+
+    Kernels run in ``sandbox`` (see :mod:`attnbook.grading.sandbox`; None: no sandbox), with
+    their socket folders under ``socket_root``.
+    """
     c = Config()
     c.CourseDirectory.source_directory = SOURCE_DIR
     c.CourseDirectory.release_directory = RELEASE_DIR
@@ -100,11 +111,14 @@ def config(timeout: int = DEFAULT_TIMEOUT) -> Config:
     # After a cell's reply, nbgrader waits iopub_timeout for its last output and fails the whole
     # notebook if it is late; 4 s (the default) is too short on a busy 2-core machine.
     c.Execute.iopub_timeout = 30
-    c.Execute.extra_arguments = ["--IPKernelApp.log_level=CRITICAL"]  # no kernel log lines on our stderr
+    c.Execute.extra_arguments = list(KERNEL_ARGUMENTS)  # no kernel log lines on our stderr, no history file
+    c.SandboxExecute.total_timeout = int(total_timeout)
+    c.SandboxExecute.sandbox = sandbox or Sandbox("none")
+    c.SandboxExecute.socket_root = socket_root
     c.OverwriteCells.add_missing_cells = True  # deleted test cells come back from the database
     c.LimitOutputSize.max_lines = MAX_OUTPUT_LINES
     c.Autograde.autograde_preprocessors = [
-        Execute,
+        SandboxExecute,  # in place of Execute
         IgnorePattern,
         ClearMetadataPreprocessor,
         LimitOutputSize,  # in place of LimitOutput
@@ -127,10 +141,12 @@ def _put_interpreter_tools_on_path() -> None:
 class Course:
     """One temporary nbgrader course rooted at ``root``."""
 
-    def __init__(self, root: Path, timeout: int = DEFAULT_TIMEOUT):
+    def __init__(self, root: Path, timeout: int = DEFAULT_TIMEOUT, total_timeout: int = DEFAULT_TOTAL_TIMEOUT,
+                 sandbox: Sandbox | None = None):
         _put_interpreter_tools_on_path()
         self.root = Path(root)
-        self.config = config(timeout)
+        self.socket_root = self.root / "sockets"
+        self.config = config(timeout, total_timeout, sandbox, self.socket_root)
         self.db_path = self.root / "gradebook.db"
 
     @property
@@ -151,7 +167,7 @@ class Course:
         converter.force = True
         return capture_log(converter)  # {"success": bool, "log": str, "error": traceback}
 
-    # --- the three steps ---------------------------------------------------------------------
+    # --- the steps ---------------------------------------------------------------------
 
     def add_source(self, chapter: str, source_folder: Path) -> None:
         shutil.copytree(source_folder, self.root / SOURCE_DIR / chapter, dirs_exist_ok=True)
@@ -170,16 +186,11 @@ class Course:
         return path
 
     def autograde(self, student: str, chapter: str) -> dict:
+        self.socket_root.mkdir(parents=True, exist_ok=True)
         return self._run(Autograde, chapter, student)
 
     def autograded_notebook(self, student: str, chapter: str) -> Path:
         return self.root / "autograded" / student / chapter / NOTEBOOK
-
-    def generate_feedback(self, student: str, chapter: str) -> dict:
-        return self._run(GenerateFeedback, chapter, student)
-
-    def feedback_html(self, student: str, chapter: str) -> Path:
-        return self.root / "feedback" / student / chapter / f"{NOTEBOOK_ID}.html"
 
     def scores(self, student: str, chapter: str) -> dict[str, tuple[float | None, float]]:
         """``grade_id -> (auto score, or None for a written answer that awaits a human; max points)``."""
