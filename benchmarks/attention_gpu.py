@@ -18,8 +18,8 @@ Implementations, on tensors of shape (batch, heads, n, d):
 Shapes follow the FlashAttention-2 paper's benchmark: ``batch * n = tokens`` (16384) and
 ``heads * d = hidden`` (2048). FLOPs: the forward does ``4 * batch * heads * n**2 * d`` (two matrix
 products of ``2 n**2 d``), half of that with a causal mask; forward + backward counts 3.5 times the
-forward (the backward has five matrix products against the forward's two, not counting the
-recomputation). Time: median of CUDA-event timings after warm-up. The script prints what it
+forward (the backward has five matrix products, four for the gradients and one that recomputes
+the scores, against the forward's two). Time: median of CUDA-event timings after warm-up. The script prints what it
 measured and claims nothing else; the book states a target (>= 0.8x of ``sdpa-flash`` at n = 4096,
 d = 128, bf16 on an H100) that only a run on such a GPU can check.
 """
