@@ -120,6 +120,20 @@ def _torch_activation_name(layer: nn.Module) -> str:
     raise ValueError(f"only relu and gelu activations can be copied; got {layer.activation!r}")
 
 
+def _torch_layer_config(layer: nn.Module) -> dict:
+    """The constructor arguments shared by our encoder and decoder layers, read off a torch layer."""
+    return {
+        "d_model": layer.self_attn.embed_dim,
+        "nhead": layer.self_attn.num_heads,
+        "dim_feedforward": layer.linear1.out_features,
+        "dropout": layer.dropout.p,
+        "activation": _torch_activation_name(layer),
+        "layer_norm_eps": layer.norm1.eps,
+        "norm_first": layer.norm_first,
+        "bias": layer.linear1.bias is not None,
+    }
+
+
 def _copy_linear(target: nn.Linear, source: nn.Linear) -> None:
     target.weight.copy_(source.weight)
     if source.bias is not None:
@@ -212,18 +226,8 @@ class TransformerEncoderLayer(nn.Module):
         """
         if not isinstance(layer, nn.TransformerEncoderLayer):
             raise ValueError(f"from_torch expects an nn.TransformerEncoderLayer; got {type(layer).__name__}")
-        ours = cls(
-            layer.self_attn.embed_dim,
-            layer.self_attn.num_heads,
-            dim_feedforward=layer.linear1.out_features,
-            dropout=layer.dropout.p,
-            activation=_torch_activation_name(layer),
-            layer_norm_eps=layer.norm1.eps,
-            norm_first=layer.norm_first,
-            bias=layer.linear1.bias is not None,
-        )
-        reference = layer.linear1.weight
-        ours.to(device=reference.device, dtype=reference.dtype)
+        ours = cls(**_torch_layer_config(layer))
+        ours.to(device=layer.linear1.weight.device, dtype=layer.linear1.weight.dtype)
         ours.self_attn = MultiHeadAttention.from_torch(layer.self_attn)
         with torch.no_grad():
             _copy_linear(ours.ff.linear1, layer.linear1)
@@ -316,18 +320,8 @@ class TransformerDecoderLayer(nn.Module):
         """A copy of a ``torch.nn.TransformerDecoderLayer`` (relu or gelu) whose output equals its output."""
         if not isinstance(layer, nn.TransformerDecoderLayer):
             raise ValueError(f"from_torch expects an nn.TransformerDecoderLayer; got {type(layer).__name__}")
-        ours = cls(
-            layer.self_attn.embed_dim,
-            layer.self_attn.num_heads,
-            dim_feedforward=layer.linear1.out_features,
-            dropout=layer.dropout.p,
-            activation=_torch_activation_name(layer),
-            layer_norm_eps=layer.norm1.eps,
-            norm_first=layer.norm_first,
-            bias=layer.linear1.bias is not None,
-        )
-        reference = layer.linear1.weight
-        ours.to(device=reference.device, dtype=reference.dtype)
+        ours = cls(**_torch_layer_config(layer))
+        ours.to(device=layer.linear1.weight.device, dtype=layer.linear1.weight.dtype)
         ours.self_attn = MultiHeadAttention.from_torch(layer.self_attn)
         ours.cross_attn = MultiHeadAttention.from_torch(layer.multihead_attn)
         with torch.no_grad():
