@@ -369,3 +369,31 @@ def test_learned_positions_offset_and_range():
     torch.testing.assert_close(table(2, offset=3), table.embedding.weight[3:5])
     with pytest.raises(ValueError, match=r"4\.\.7.*6 positions"):
         table(4, offset=4)
+
+
+@pytest.mark.parametrize("use_sdpa", [False, True])
+def test_edit_weights_replaces_the_weights_that_multiply_the_values(use_sdpa):
+    torch.manual_seed(0)
+    attention = MultiHeadAttention(8, 2, use_sdpa=use_sdpa).double().eval()
+    x = torch.randn(3, 5, 8, dtype=torch.float64)  # (batch, n, d_model)
+    plain, weights = attention(x, need_weights=True)  # weights: (batch, heads, 5, 5)
+
+    uniform = torch.full_like(weights, 1 / 5)
+    attention.edit_weights = lambda w: torch.full_like(w, 1 / w.shape[-1])
+    edited_output = attention(x)  # the fused path is bypassed while an edit is set
+    _, edited_weights = attention(x, need_weights=True)
+    attention.edit_weights = None
+
+    values = split_heads(attention.v_proj(x), 2)  # (batch, heads, 5, d_head)
+    expected = attention.out_proj(merge_heads(uniform @ values))
+    torch.testing.assert_close(edited_output, expected)
+    torch.testing.assert_close(edited_weights, uniform)
+    assert not torch.allclose(edited_output, plain)
+    torch.testing.assert_close(attention(x), plain)  # unset: back to the model's own weights
+
+
+def test_edit_weights_must_keep_the_shape():
+    attention = MultiHeadAttention(8, 2)
+    attention.edit_weights = lambda w: w[..., :-1]
+    with pytest.raises(ValueError, match=r"edit_weights must return a tensor of shape \(1, 2, 4, 4\); got \(1, 2, 4, 3\)"):
+        attention(torch.zeros(1, 4, 8))

@@ -22,6 +22,7 @@ convert its ``key_padding_mask`` with ``~key_padding_mask[:, None, None, :]`` an
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +135,12 @@ class MultiHeadAttention(nn.Module):
             kernel, so ``need_weights=True`` always takes the book's path.
 
     Submodules ``q_proj``, ``k_proj``, ``v_proj``, ``out_proj`` are ``nn.Linear`` layers.
+
+    Attribute ``edit_weights`` (default ``None``): a function from the attention weights
+    (batch, heads, n_q, n_k) to weights of the same shape, applied after the softmax and before
+    the weights multiply the values; for experiments that replace or permute attention (chapter
+    6). While it is set, the book's path is used even with ``use_sdpa``, and the returned weights
+    are the edited ones.
     """
 
     def __init__(
@@ -175,6 +182,7 @@ class MultiHeadAttention(nn.Module):
         self.vdim = d_model if vdim is None else vdim
         self.dropout = dropout
         self.rope_theta = rope_theta
+        self.edit_weights: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.use_sdpa = use_sdpa
         kv_features = num_kv_heads * self.d_head
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
@@ -243,7 +251,7 @@ class MultiHeadAttention(nn.Module):
         if score_bias is not None:
             score_bias = self._check_score_bias(score_bias, scores_shape, q)
 
-        if self.use_sdpa and not need_weights:
+        if self.use_sdpa and not need_weights and self.edit_weights is None:
             heads = self._sdpa_core(q, k, v, mask, score_bias, causal_only)
             weights = None
         else:
@@ -261,8 +269,17 @@ class MultiHeadAttention(nn.Module):
             weights = torch.softmax(scores, dim=-1)
         else:  # the book's masked softmax: a fully masked row gets zero weights, not NaN
             weights = softmax(scores, axis=-1, mask=mask)
+        if self.edit_weights is not None:
+            weights = self._edited(weights)
         dropped = F.dropout(weights, p=self.dropout, training=self.training)
         return dropped @ v, weights  # (batch, heads, n_q, d_head), (batch, heads, n_q, n_k)
+
+    def _edited(self, weights: torch.Tensor) -> torch.Tensor:
+        edited = self.edit_weights(weights)
+        if not isinstance(edited, torch.Tensor) or edited.shape != weights.shape:
+            got = tuple(edited.shape) if isinstance(edited, torch.Tensor) else type(edited).__name__
+            raise ValueError(f"edit_weights must return a tensor of shape {tuple(weights.shape)}; got {got}")
+        return edited
 
     def _sdpa_core(self, q, k, v, mask, score_bias, causal_only):
         """Step 6 with PyTorch's fused kernel; rows with no allowed key are set to zero, as in the book."""
