@@ -47,8 +47,19 @@ def cross_entropy_loss(model: nn.Module, batch: Batch, label_smoothing: float = 
         logits = logits[0]
     if logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits {tuple(logits.shape)} do not match targets {tuple(targets.shape)} (..., classes)")
+    _check_labels(targets, logits.shape[-1], ignore_index)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                            label_smoothing=label_smoothing, ignore_index=ignore_index)
+
+
+def _check_labels(targets: torch.Tensor, n_classes: int, ignore_index: int) -> None:
+    """ValueError unless every target is a class index in [0, n_classes) or ``ignore_index``."""
+    if targets.dtype.is_floating_point or targets.dtype == torch.bool:
+        raise ValueError(f"targets must be integer class indices; got dtype {targets.dtype}")
+    labels = targets[targets != ignore_index]
+    if labels.numel() and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"targets must be class indices in 0..{n_classes - 1} (the model has {n_classes} "
+                         f"outputs); got values from {labels.min().item()} to {labels.max().item()}")
 
 
 @torch.no_grad()

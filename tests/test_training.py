@@ -148,6 +148,10 @@ def test_non_finite_loss_is_reported():
         ({"steps": 3, "schedule": "linear"}, "schedule must be"),
         ({"steps": 3, "mode": "best"}, "mode must be"),
         ({"steps": 3, "model": nn.ReLU()}, "no trainable parameters"),
+        ({"data": (torch.zeros(5, 4), torch.tensor([0, 1, 2, 0, 1])), "steps": 3},
+         r"class indices in 0\.\.1 \(the model has 2 outputs\); got values from 0 to 2"),
+        ({"data": (torch.zeros(5, 4), torch.tensor([0, -1, 1, 0, 1])), "steps": 3}, "got values from -1 to 1"),
+        ({"data": (torch.zeros(5, 4), torch.zeros(5)), "steps": 3}, "integer class indices; got dtype torch.float32"),
     ],
 )
 def test_bad_input(kwargs, message):
