@@ -57,7 +57,7 @@ grade: $(STAMP) ## grade submissions in a sandbox: make grade SUBMISSIONS=dir [G
 timings: $(STAMP) ## execute every notebook and print wall time and peak memory per notebook
 	@$(PY) tools/timings.py
 
-benchmark: $(STAMP) ## CPU attention benchmark: NumPy vs PyTorch vs F.scaled_dot_product_attention
+benchmark: $(STAMP) ## CPU attention benchmark: NumPy, PyTorch, F.scaled_dot_product_attention, flash_attention
 	@$(PY) benchmarks/attention_cpu.py
 
 benchmark-grading: $(STAMP) ## grade 50 generated submissions with JOBS=1 and JOBS=2; print the figures

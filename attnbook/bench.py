@@ -27,6 +27,12 @@ Each (implementation, n) runs in a fresh Python subprocess so its memory is meas
   Linux carries it over from the parent across ``exec``, so a child of a big process such as a
   Jupyter kernel would report no growth.) Elsewhere ``ru_maxrss`` growth is the fallback.
 
+The ratio column ``flash/sdpa4d`` times the two side by side instead: one more fresh process
+per n makes both calls and then alternates them, ``flash, sdpa4d, flash, sdpa4d, ...``, and reports
+the median of the per-pair ratios. On a shared or throttling machine the speed drifts by 10-30 %
+between processes a minute apart; alternating calls sees the same drift in both, so the ratio
+is far steadier than the ratio of two separate medians.
+
 ``python benchmarks/attention_cpu.py`` (or ``make benchmark``) prints the full table; the
 chapter calls :func:`run_benchmark` with fewer sizes.
 """
@@ -47,6 +53,7 @@ DEFAULT_SIZES = (256, 512, 1024, 2048, 4096)
 SCRIPT_SIZES = (*DEFAULT_SIZES, 16384)  # the script adds n = 16384 (one n x n float32 matrix: 1 GiB)
 LARGE_N = 8192  # from this size on, the timed repeats are capped at LARGE_N_REPEATS
 LARGE_N_REPEATS = 2
+LARGE_N_PAIRS = 5  # side-by-side pairs at n >= LARGE_N (about 2 s per pair at 16384)
 
 
 def _make_call(implementation: str, n: int, d: int, seed: int = 0):
@@ -137,21 +144,67 @@ def measure_here(implementation: str, n: int, d: int = 64, repeats: int = 5, thr
             "peak_mib": peak_growth / 2**20}
 
 
-def measure(implementation: str, n: int, d: int = 64, repeats: int = 5, threads: int = 1) -> dict:
-    """Run :func:`measure_here` in a fresh subprocess (BLAS and OpenMP limited to ``threads``)."""
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"unknown implementation {implementation!r}; choose from {IMPLEMENTATIONS}")
+def measure_ratio_here(numerator: str, denominator: str, n: int, d: int = 64, repeats: int = 7,
+                       threads: int = 1) -> dict:
+    """Time two implementations side by side in this process: the median of per-pair time ratios.
+
+    After a warm-up call of each, the calls alternate ``repeats`` times (numerator first); each
+    pair gives one wall-time ratio and one CPU-time ratio. From ``n = LARGE_N`` on, at most
+    ``LARGE_N_PAIRS`` pairs.
+    """
+    import torch
+
+    if n >= LARGE_N:
+        repeats = min(repeats, LARGE_N_PAIRS)
+    torch.set_num_threads(threads)
+    wall_ratios, cpu_ratios = [], []
+    with torch.no_grad():
+        calls = {name: _make_call(name, n, d) for name in (numerator, denominator)}
+        for call in calls.values():
+            call()  # warm-up at size n
+        for _ in range(repeats):
+            seconds = {}
+            for name, call in calls.items():
+                start, cpu_start = time.perf_counter(), time.process_time()
+                call()
+                seconds[name] = (time.perf_counter() - start, time.process_time() - cpu_start)
+            wall_ratios.append(seconds[numerator][0] / seconds[denominator][0])
+            cpu_ratios.append(seconds[numerator][1] / max(seconds[denominator][1], 1e-9))
+    return {"numerator": numerator, "denominator": denominator, "n": n, "pairs": repeats,
+            "wall_ratio": statistics.median(wall_ratios), "cpu_ratio": statistics.median(cpu_ratios)}
+
+
+def _run_fresh(code: str, threads: int, what: str) -> dict:
+    """Run ``code`` (which prints one JSON line) in a fresh Python with BLAS and OpenMP at ``threads``."""
     env = dict(os.environ)
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[variable] = str(threads)
-    code = (
-        "import json, attnbook.bench as b; "
-        f"print(json.dumps(b.measure_here({implementation!r}, {n}, {d}, {repeats}, {threads})))"
-    )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark of {implementation} at n={n} failed:\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"benchmark of {what} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _check_implementation(implementation: str) -> None:
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}; choose from {IMPLEMENTATIONS}")
+
+
+def measure(implementation: str, n: int, d: int = 64, repeats: int = 5, threads: int = 1) -> dict:
+    """Run :func:`measure_here` in a fresh subprocess (BLAS and OpenMP limited to ``threads``)."""
+    _check_implementation(implementation)
+    code = ("import json, attnbook.bench as b; "
+            f"print(json.dumps(b.measure_here({implementation!r}, {n}, {d}, {repeats}, {threads})))")
+    return _run_fresh(code, threads, f"{implementation} at n={n}")
+
+
+def measure_ratio(numerator: str, denominator: str, n: int, d: int = 64, repeats: int = 7, threads: int = 1) -> dict:
+    """Run :func:`measure_ratio_here` in a fresh subprocess (BLAS and OpenMP limited to ``threads``)."""
+    _check_implementation(numerator)
+    _check_implementation(denominator)
+    code = ("import json, attnbook.bench as b; print(json.dumps(b.measure_ratio_here("
+            f"{numerator!r}, {denominator!r}, {n}, {d}, {repeats}, {threads})))")
+    return _run_fresh(code, threads, f"{numerator}/{denominator} at n={n}")
 
 
 def run_benchmark(sizes=DEFAULT_SIZES, d: int = 64, repeats: int = 5, threads: int = 1,
@@ -160,12 +213,14 @@ def run_benchmark(sizes=DEFAULT_SIZES, d: int = 64, repeats: int = 5, threads: i
     return [measure(impl, n, d, repeats, threads) for n in sizes for impl in implementations]
 
 
-def format_table(results: list[dict]) -> str:
+def format_table(results: list[dict], ratios: list[dict] = ()) -> str:
     """One row per n: median time (ms) and peak memory growth (MiB) of each implementation.
 
     A ratio column ``flash/sdpa4d`` is added when both were measured: wall time (``t``), CPU time of
     the process (``cpu``: with one thread, less disturbed than wall time when other programs share
-    the machine) and peak memory (``m``) of ``flash`` over ``F.sdpa4d``.
+    the machine) and peak memory (``m``) of ``flash`` over ``F.sdpa4d``. The time ratios come
+    from ``ratios`` (:func:`measure_ratio`, side by side) where given for that n, else from the
+    two separate medians.
     """
     implementations = list(dict.fromkeys(r["implementation"] for r in results))
     first = results[0]
@@ -195,7 +250,11 @@ def format_table(results: list[dict]) -> str:
             flash, sdpa = found["flash"], found["F.sdpa4d"]
             memory = flash["peak_mib"] / sdpa["peak_mib"] if sdpa["peak_mib"] > 0 else float("nan")
             cpu = flash["median_cpu_ms"] / sdpa["median_cpu_ms"] if sdpa.get("median_cpu_ms") else float("nan")
-            row += f" {flash['median_ms'] / sdpa['median_ms']:>5.2f}x t {cpu:>5.2f}x cpu {memory:>5.2f}x m"
+            wall = flash["median_ms"] / sdpa["median_ms"]
+            side_by_side = [r for r in ratios if r["n"] == n and (r["numerator"], r["denominator"]) == ("flash", "F.sdpa4d")]
+            if side_by_side:
+                wall, cpu = side_by_side[0]["wall_ratio"], side_by_side[0]["cpu_ratio"]
+            row += f" {wall:>5.2f}x t {cpu:>5.2f}x cpu {memory:>5.2f}x m"
         lines.append(row)
     return "\n".join(lines)
 
@@ -212,5 +271,11 @@ def main(argv=None) -> int:
     parser.add_argument("--implementations", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
     args = parser.parse_args(argv)
     results = run_benchmark(args.sizes, args.d, args.repeats, args.threads, args.implementations)
-    print(format_table(results))
+    ratios = []
+    if {"flash", "F.sdpa4d"} <= set(args.implementations):
+        ratios = [measure_ratio("flash", "F.sdpa4d", n, args.d, args.repeats, args.threads) for n in args.sizes]
+    print(format_table(results, ratios))
+    if ratios:
+        print("flash/sdpa4d: time ratios (t, cpu) are medians over pairs of alternating calls in one process "
+              "(side by side); memory (m) compares the fresh-process peaks above")
     return 0

@@ -92,3 +92,24 @@ def test_gpu_benchmark_code_runs_on_cpu_for_a_tiny_case(capsys):
     gpu.make_call("naive", q, q, q, causal=True, mode="fwd+bwd")()  # forward and backward run
     naive = attnbook.scaled_dot_product_attention(q, q, q, mask=attnbook.causal_mask(16, device="cpu"))
     torch.testing.assert_close(naive, F.scaled_dot_product_attention(q, q, q, is_causal=True))
+
+
+def test_measure_ratio_here_times_two_implementations_side_by_side():
+    result = bench.measure_ratio_here("flash", "F.sdpa4d", 64, d=8, repeats=3)
+    assert (result["numerator"], result["denominator"], result["n"], result["pairs"]) == ("flash", "F.sdpa4d", 64, 3)
+    assert result["wall_ratio"] > 0 and result["cpu_ratio"] > 0
+    with pytest.raises(ValueError, match="unknown implementation 'flesh'"):
+        bench.measure_ratio("flesh", "F.sdpa4d", 64)
+
+
+def test_format_table_prefers_the_side_by_side_ratio():
+    results = [
+        {"implementation": "flash", "n": 4096, "d": 64, "threads": 1, "median_ms": 60.0, "median_cpu_ms": 50.0,
+         "peak_mib": 3.0},
+        {"implementation": "F.sdpa4d", "n": 4096, "d": 64, "threads": 1, "median_ms": 40.0, "median_cpu_ms": 40.0,
+         "peak_mib": 2.0},
+    ]
+    ratios = [{"numerator": "flash", "denominator": "F.sdpa4d", "n": 4096, "pairs": 7, "wall_ratio": 1.1,
+               "cpu_ratio": 1.05}]
+    row = next(line for line in bench.format_table(results, ratios).splitlines() if line.lstrip().startswith("4096"))
+    assert "1.10x t" in row and "1.05x cpu" in row and "1.50x m" in row
