@@ -122,6 +122,28 @@ def causal_self_attention(x, w_q, w_k, w_v, w_o, num_heads):
     scores = scores.masked_fill(~torch.tril(torch.ones(n, n, dtype=torch.bool)), float("-inf"))
     return merge_heads(torch.softmax(scores, dim=-1) @ v) @ w_o
 ''',
+        "right_but_calls_F_scaled_dot_product_attention": '''
+def causal_self_attention(x, w_q, w_k, w_v, w_o, num_heads):
+    q, k, v = (split_heads(x @ w.T, num_heads) for w in (w_q, w_k, w_v))
+    return merge_heads(F.scaled_dot_product_attention(q, k, v, is_causal=True)) @ w_o.T
+''',
+        "right_but_uses_nn_MultiheadAttention": '''
+def causal_self_attention(x, w_q, w_k, w_v, w_o, num_heads):
+    n, d_model = x.shape[1], x.shape[2]
+    mha = nn.MultiheadAttention(d_model, num_heads, bias=False, batch_first=True).to(x.dtype)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([w_q, w_k, w_v]))
+        mha.out_proj.weight.copy_(w_o)
+    blocked = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    return mha(x, x, x, attn_mask=blocked, need_weights=False)[0]
+''',
+        "right_but_calls_attnbook": '''
+def causal_self_attention(x, w_q, w_k, w_v, w_o, num_heads):
+    q, k, v = (attnbook.split_heads(x @ w.T, num_heads) for w in (w_q, w_k, w_v))
+    weights = attnbook.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), axis=-1,
+                               mask=torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).tril())
+    return attnbook.merge_heads(weights @ v) @ w_o.T
+''',
     },
     "sinusoidal_positions": {
         "sin_and_cos_swapped": '''
@@ -292,6 +314,12 @@ def decode_step(x_new, cache_k, cache_v, w_q, w_k, w_v, w_o, num_heads):
     cache_k, cache_v = torch.cat([cache_k, k], dim=-1), torch.cat([cache_v, v], dim=-1)
     weights = torch.softmax(q @ cache_k.transpose(-2, -1) / math.sqrt(d_head), dim=-1)
     return merge_heads(weights @ cache_v) @ w_o.T, cache_k, cache_v
+''',
+        "right_but_calls_F_scaled_dot_product_attention": '''
+def decode_step(x_new, cache_k, cache_v, w_q, w_k, w_v, w_o, num_heads):
+    q, k, v = (split_heads(x_new @ w.T, num_heads) for w in (w_q, w_k, w_v))
+    cache_k, cache_v = torch.cat([cache_k, k], dim=2), torch.cat([cache_v, v], dim=2)
+    return merge_heads(F.scaled_dot_product_attention(q, cache_k, cache_v)) @ w_o.T, cache_k, cache_v
 ''',
     },
     "fixed_causal_sublayer": {
