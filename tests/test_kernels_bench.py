@@ -47,12 +47,17 @@ def test_measure_here_reports_time_and_memory_for_flash():
     assert result["median_ms"] > 0 and result["median_cpu_ms"] > 0 and result["peak_mib"] >= 0
 
 
+RESULTS_4096 = [
+    {"implementation": "flash", "n": 4096, "d": 64, "threads": 1, "median_ms": 60.0, "median_cpu_ms": 50.0,
+     "peak_mib": 3.0},
+    {"implementation": "F.sdpa4d", "n": 4096, "d": 64, "threads": 1, "median_ms": 40.0, "median_cpu_ms": 40.0,
+     "peak_mib": 2.0},
+]
+
+
 def test_format_table_shows_ratio_and_missing_entries():
     results = [
-        {"implementation": "flash", "n": 4096, "d": 64, "threads": 1, "median_ms": 60.0, "median_cpu_ms": 50.0,
-         "peak_mib": 3.0},
-        {"implementation": "F.sdpa4d", "n": 4096, "d": 64, "threads": 1, "median_ms": 40.0, "median_cpu_ms": 40.0,
-         "peak_mib": 2.0},
+        *RESULTS_4096,
         {"implementation": "flash", "n": 16384, "d": 64, "threads": 1, "median_ms": 900.0, "median_cpu_ms": 800.0,
          "peak_mib": 6.0},
     ]
@@ -103,12 +108,7 @@ def test_measure_ratio_here_times_two_implementations_side_by_side():
 
 
 def test_format_table_prefers_the_side_by_side_ratio():
-    results = [
-        {"implementation": "flash", "n": 4096, "d": 64, "threads": 1, "median_ms": 60.0, "median_cpu_ms": 50.0,
-         "peak_mib": 3.0},
-        {"implementation": "F.sdpa4d", "n": 4096, "d": 64, "threads": 1, "median_ms": 40.0, "median_cpu_ms": 40.0,
-         "peak_mib": 2.0},
-    ]
+    results = RESULTS_4096
     ratios = [{"numerator": "flash", "denominator": "F.sdpa4d", "n": 4096, "pairs": 7, "wall_ratio": 1.1,
                "cpu_ratio": 1.05}]
     row = next(line for line in bench.format_table(results, ratios).splitlines() if line.lstrip().startswith("4096"))
