@@ -21,7 +21,7 @@ products of ``2 n**2 d``), half of that with a causal mask; forward + backward c
 forward (the backward has five matrix products, four for the gradients and one that recomputes
 the scores, against the forward's two). Time: median of CUDA-event timings after warm-up. The script prints what it
 measured and claims nothing else; the book states a target (>= 0.8x of ``sdpa-flash`` at n = 4096,
-d = 128, bf16 on an H100) that only a run on such a GPU can check.
+d = 128, bf16 on an H100 or H200) that only a run on such a GPU can check.
 """
 
 from __future__ import annotations
