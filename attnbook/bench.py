@@ -119,6 +119,22 @@ def peak_memory_growth(call) -> int:
     return _ru_maxrss_bytes() - before
 
 
+def median_seconds(call, repeats: int, warmup: int = 0) -> tuple[float, float]:
+    """Median wall-clock and median CPU seconds (this process) of ``call()``, after ``warmup`` calls.
+
+    On a busy machine wall time includes waiting for a core; CPU time does not.
+    """
+    for _ in range(warmup):
+        call()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        call()
+        wall.append(time.perf_counter() - wall_start)
+        cpu.append(time.process_time() - cpu_start)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def measure_here(implementation: str, n: int, d: int = 64, repeats: int = 5, threads: int = 1) -> dict:
     """Measure one (implementation, n) in this process. Use :func:`measure` for a fresh one.
 
@@ -132,16 +148,10 @@ def measure_here(implementation: str, n: int, d: int = 64, repeats: int = 5, thr
     with torch.no_grad():
         _make_call(implementation, 16, d)()  # load kernels and thread pools at a tiny size
         call = _make_call(implementation, n, d)
-        peak_growth = peak_memory_growth(call)
-        times, cpu_times = [], []
-        for _ in range(repeats):
-            start, cpu_start = time.perf_counter(), time.process_time()
-            call()
-            times.append(time.perf_counter() - start)
-            cpu_times.append(time.process_time() - cpu_start)
+        peak_growth = peak_memory_growth(call)  # also the warm-up call at size n
+        wall, cpu = median_seconds(call, repeats)
     return {"implementation": implementation, "n": n, "d": d, "threads": threads,
-            "median_ms": 1000 * statistics.median(times), "median_cpu_ms": 1000 * statistics.median(cpu_times),
-            "peak_mib": peak_growth / 2**20}
+            "median_ms": 1000 * wall, "median_cpu_ms": 1000 * cpu, "peak_mib": peak_growth / 2**20}
 
 
 def measure_ratio_here(numerator: str, denominator: str, n: int, d: int = 64, repeats: int = 7,
@@ -163,11 +173,7 @@ def measure_ratio_here(numerator: str, denominator: str, n: int, d: int = 64, re
         for call in calls.values():
             call()  # warm-up at size n
         for _ in range(repeats):
-            seconds = {}
-            for name, call in calls.items():
-                start, cpu_start = time.perf_counter(), time.process_time()
-                call()
-                seconds[name] = (time.perf_counter() - start, time.process_time() - cpu_start)
+            seconds = {name: median_seconds(call, repeats=1) for name, call in calls.items()}  # (wall, cpu)
             wall_ratios.append(seconds[numerator][0] / seconds[denominator][0])
             cpu_ratios.append(seconds[numerator][1] / max(seconds[denominator][1], 1e-9))
     return {"numerator": numerator, "denominator": denominator, "n": n, "pairs": repeats,

@@ -21,15 +21,14 @@ what else runs on it; nothing here asserts a speed.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import attnbook
+from attnbook.bench import median_seconds
 
 VOCAB_SIZE = 65  # a character vocabulary, as in the chapter's language model
 
@@ -68,22 +67,6 @@ def make_config(args, use_sdpa: bool = False) -> attnbook.GPTConfig:
         num_layers=args.layers,
         use_sdpa=use_sdpa,
     )
-
-
-def median_seconds(step, repeats: int, warmup: int = 1) -> tuple[float, float]:
-    """Median wall-clock and median CPU seconds (this process) of ``step()``, after ``warmup`` calls.
-
-    On a busy machine wall time includes waiting for a core; CPU time does not.
-    """
-    for _ in range(warmup):
-        step()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        wall_start, cpu_start = time.perf_counter(), time.process_time()
-        step()
-        wall.append(time.perf_counter() - wall_start)
-        cpu.append(time.process_time() - cpu_start)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def training_step_function(model: nn.Module, args):
@@ -129,7 +112,7 @@ def benchmark_generation(args) -> list[tuple]:
     for name, use_cache in (("without KV cache", False), ("with KV cache", True)):
         wall, cpu = median_seconds(
             lambda use_cache=use_cache: model.generate(start, args.new_tokens, temperature=0, use_cache=use_cache),
-            repeats=max(1, args.repeats // 2),
+            repeats=max(1, args.repeats // 2), warmup=1,
         )
         rows.append((name, wall, cpu))
         print(f"  measured generation {name}", file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""Shared fixtures. ``built_book``: the HTML book, built once per test session.
+"""Shared fixtures. ``built_book``: the HTML book, built once per test session; ``one_torch_thread``.
 
 The book is built fresh (every page read, so every warning is reported) into a temporary folder
 with the same script as ``make book``; book/_build is left alone. tests/test_book.py checks the
@@ -47,3 +47,14 @@ def built_book(tmp_path_factory) -> BuiltBook:
     warnings_file = output / "warnings.txt"
     warnings = warnings_file.read_text(encoding="utf8").splitlines() if warnings_file.is_file() else []
     return BuiltBook(output, result.returncode, result.stdout + result.stderr, warnings, seconds)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one thread is faster than two on a busy machine, and reproducible."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

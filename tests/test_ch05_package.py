@@ -28,13 +28,7 @@ from attnbook.data import (
 from attnbook.data.reordering import ADJECTIVES, NOUNS, REORDERING_LEXICON, VERBS
 from attnbook.data.sentiment import FIRST_FILLER, FIRST_NEGATIVE, FIRST_POSITIVE
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _loss_falls(model, data, loss_fn, steps=40, lr=3e-3) -> bool:

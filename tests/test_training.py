@@ -9,14 +9,7 @@ from torch import nn
 import attnbook
 from attnbook.training import cross_entropy_loss, evaluate_loss
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two on a busy machine, and reproducible."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def toy_dataset(n=256, seed=0):
